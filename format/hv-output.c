@@ -1,0 +1,147 @@
+/* hv-output.c — NAME.part → NAME; see hv-output.h. */
+#include "hv-output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK(hv-output-error-quark, hv_output_error)
+
+struct HvOutput {
+	char *path;
+	char *part;
+	int fd;
+	gboolean force;
+	gboolean committed;
+};
+
+static void set_errno_error(GError **error, int e, const char *what, const char *path)
+{
+	int code = (e == ENOSPC || e == EFBIG || e == EDQUOT) ? HV_OUTPUT_ERROR_NOSPACE
+								: HV_OUTPUT_ERROR_IO;
+
+	g_set_error(error, HV_OUTPUT_ERROR, code, "%s %s: %s", what, path, g_strerror(e));
+}
+
+HvOutput *hv_output_open(const char *path, gboolean force, GError **error)
+{
+	g_autoptr(HvOutput) out = g_new0(HvOutput, 1);
+	struct stat st;
+
+	out->fd = -1;
+	out->path = g_strdup(path);
+	out->part = g_strconcat(path, ".part", NULL);
+	out->force = force;
+	if (!force && lstat(path, &st) == 0) {
+		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_EXISTS,
+			    "%s already exists (use --force to overwrite)", path);
+		out->committed = TRUE; /* nothing of ours to remove */
+		return NULL;
+	}
+	/* a stale .part from an interrupted run is ours to replace */
+	out->fd = open(out->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out->fd < 0) {
+		set_errno_error(error, errno, "cannot create", out->part);
+		out->committed = TRUE;
+		return NULL;
+	}
+	if (fchmod(out->fd, 0600) < 0) {
+		set_errno_error(error, errno, "cannot chmod", out->part);
+		return NULL;
+	}
+	return g_steal_pointer(&out);
+}
+
+gboolean hv_output_pwrite(HvOutput *out, const void *buf, gsize len, guint64 offset,
+			  GError **error)
+{
+	const guint8 *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(out->fd, p, MIN(len, (gsize)1 << 30), (off_t)offset);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			set_errno_error(error, errno, "writing", out->part);
+			return FALSE;
+		}
+		if (n == 0) {
+			set_errno_error(error, ENOSPC, "writing", out->part);
+			return FALSE;
+		}
+		p += n;
+		len -= (gsize)n;
+		offset += (guint64)n;
+	}
+	return TRUE;
+}
+
+gboolean hv_output_set_size(HvOutput *out, guint64 size, GError **error)
+{
+	if (ftruncate(out->fd, (off_t)size) < 0) {
+		set_errno_error(error, errno, "sizing", out->part);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean hv_output_commit(HvOutput *out, GError **error)
+{
+	g_autofree char *dir = g_path_get_dirname(out->path);
+	int dfd;
+
+	if (fsync(out->fd) < 0) {
+		set_errno_error(error, errno, "syncing", out->part);
+		return FALSE;
+	}
+	if (close(out->fd) < 0) {
+		out->fd = -1;
+		set_errno_error(error, errno, "closing", out->part);
+		return FALSE;
+	}
+	out->fd = -1;
+	if (out->force) {
+		if (rename(out->part, out->path) < 0) {
+			set_errno_error(error, errno, "renaming to", out->path);
+			return FALSE;
+		}
+	} else if (renameat2(AT_FDCWD, out->part, AT_FDCWD, out->path, RENAME_NOREPLACE) < 0) {
+		int e = errno;
+
+		if (e == EEXIST)
+			g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_EXISTS,
+				    "%s appeared while dumping (use --force to overwrite)",
+				    out->path);
+		else
+			set_errno_error(error, e, "renaming to", out->path);
+		return FALSE;
+	}
+	out->committed = TRUE;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return TRUE;
+}
+
+const char *hv_output_get_path(HvOutput *out)
+{
+	return out->path;
+}
+
+void hv_output_free(HvOutput *out)
+{
+	if (out == NULL)
+		return;
+	if (out->fd >= 0)
+		close(out->fd);
+	if (!out->committed)
+		unlink(out->part);
+	g_free(out->path);
+	g_free(out->part);
+	g_free(out);
+}

@@ -1,0 +1,37 @@
+/* hv-output.h — a dump file that appears under its final name only when
+ * complete.
+ *
+ * Owns: NAME.part creation (mode 0600), positional writes with full error
+ * reporting (ENOSPC, EFBIG), fsync, the final rename (no-replace unless
+ * forced) and removal of the partial file on any failure.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct HvOutput HvOutput;
+
+/* Fails with HV_OUTPUT_ERROR_EXISTS if path exists and !force. */
+HvOutput *hv_output_open(const char *path, gboolean force, GError **error);
+gboolean hv_output_pwrite(HvOutput *out, const void *buf, gsize len, guint64 offset,
+			  GError **error);
+/* Sets the apparent size (trailing holes). */
+gboolean hv_output_set_size(HvOutput *out, guint64 size, GError **error);
+/* fsync + rename to the final name + fsync of the directory. */
+gboolean hv_output_commit(HvOutput *out, GError **error);
+/* Removes the partial file (if not committed) and frees. */
+void hv_output_free(HvOutput *out);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvOutput, hv_output_free)
+const char *hv_output_get_path(HvOutput *out);
+
+#define HV_OUTPUT_ERROR (hv_output_error_quark())
+GQuark hv_output_error_quark(void);
+typedef enum {
+	HV_OUTPUT_ERROR_EXISTS,
+	HV_OUTPUT_ERROR_IO,
+	HV_OUTPUT_ERROR_NOSPACE,
+} HvOutputError;
+
+G_END_DECLS

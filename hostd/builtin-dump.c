@@ -1,0 +1,87 @@
+/* builtin-dump.c — `hvdump dump --qmp SOCKET FILE`: on-demand dump of a
+ * running, paused or panicked VM. A running VM is paused for the capture and
+ * resumed afterwards, whether the capture worked or not. */
+#include <stdio.h>
+
+#include "hvdump-cli.h"
+
+int hv_cmd_dump(int argc, char **argv)
+{
+	g_autofree char *qmp_path = NULL;
+	gboolean force = FALSE, verbose = FALSE;
+	int timeout_s = HV_QMP_TIMEOUT_MS / 1000;
+	g_auto(GStrv) rest = NULL;
+	const GOptionEntry entries[] = {
+		{ "qmp", 'q', 0, G_OPTION_ARG_FILENAME, &qmp_path, "QEMU's QMP unix socket", "SOCKET" },
+		{ "force", 'f', 0, G_OPTION_ARG_NONE, &force, "overwrite FILE if it exists", NULL },
+		{ "timeout", 't', 0, G_OPTION_ARG_INT, &timeout_s,
+		  "seconds to wait for each QEMU answer (default 30)", "SEC" },
+		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "say what was found where", NULL },
+		{ G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, "FILE" },
+		{ NULL, 0, 0, 0, NULL, NULL, NULL },
+	};
+	g_autoptr(GOptionContext) ctx = g_option_context_new("--qmp SOCKET FILE");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HvQmp) qmp = NULL;
+	g_autoptr(HvOutput) out = NULL;
+	g_autofree char *status = NULL;
+	HvCaptureOptions opt = { 0 };
+	HvCaptureResult res = { 0 };
+	gboolean was_running = FALSE, ok;
+	int timeout_ms;
+
+	g_option_context_set_summary(ctx, "Dump the guest behind a QMP socket to FILE (ELF vmcore).\n"
+				     "A running guest is paused for the capture and resumed after.");
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+		hv_cli_error("dump: %s", error->message);
+		return HV_EXIT_USAGE;
+	}
+	if (qmp_path == NULL || rest == NULL || rest[0] == NULL || rest[1] != NULL) {
+		hv_cli_error("dump: usage: hvdump dump --qmp SOCKET FILE");
+		return HV_EXIT_USAGE;
+	}
+	if (timeout_s <= 0 || timeout_s > 3600) {
+		hv_cli_error("dump: --timeout must be 1..3600 seconds");
+		return HV_EXIT_USAGE;
+	}
+	timeout_ms = timeout_s * 1000;
+	/* refuse an existing FILE before touching the VM */
+	out = hv_output_open(rest[0], force, &error);
+	if (out == NULL) {
+		hv_cli_error("dump: %s", error->message);
+		return HV_EXIT_FAILURE;
+	}
+	qmp = hv_qmp_connect(qmp_path, timeout_ms, &error);
+	if (qmp == NULL) {
+		hv_cli_error("dump: %s", error->message);
+		return HV_EXIT_FAILURE;
+	}
+	if (!hv_vm_pause(qmp, timeout_ms, &was_running, &status, &error)) {
+		hv_cli_error("dump: pausing the VM: %s", error->message);
+		return HV_EXIT_FAILURE;
+	}
+	if (verbose)
+		hv_cli_info("VM state: %s%s", status ? status : "?",
+			    was_running ? " (paused for the dump)" : "");
+	opt.qmp_timeout_ms = timeout_ms;
+	opt.verbose = verbose;
+	ok = hv_capture(qmp, out, &opt, &res, &error);
+	if (was_running) {
+		g_autoptr(GError) rerr = NULL;
+
+		if (!hv_vm_resume(qmp, timeout_ms, &rerr)) {
+			hv_cli_error("dump: resuming the VM: %s", rerr->message);
+			ok = FALSE;
+		}
+	}
+	if (!ok) {
+		if (error != NULL)
+			hv_cli_error("dump: %s", error->message);
+		hv_capture_result_clear(&res);
+		return HV_EXIT_FAILURE;
+	}
+	hv_cli_report(rest[0], &res, verbose);
+	hv_capture_result_clear(&res);
+	return HV_EXIT_OK;
+}

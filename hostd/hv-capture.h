@@ -1,0 +1,49 @@
+/* hv-capture.h — the capture engine: a stopped QEMU guest → an ELF vmcore.
+ *
+ * Owns: the pipeline order (machine state → guest RAM → kernel metadata →
+ * notes and segments → NAME.part → NAME) and the summary of what was done.
+ * It never changes the VM's run state: callers pause and resume.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "hv-elfcore.h"
+#include "hv-output.h"
+#include "hv-qmp.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+	int qmp_timeout_ms;
+	guint64 vmcoreinfo_paddr;           /* where VMCOREINFO is, if known */
+	const char *const *vmcoreinfo_extra; /* lines appended to the note */
+	gboolean verbose;
+} HvCaptureOptions;
+
+typedef struct {
+	guint ncpus;
+	guint64 ram_bytes;
+	HvElfStats stats;
+	double seconds;
+	gboolean vmcoreinfo;        /* carried in the dump */
+	gboolean vmcoreinfo_verified;
+	guint64 vmcoreinfo_paddr;
+	char osrelease[65];
+	gboolean kimage_segment;
+	gboolean direct_map;
+	GPtrArray *warnings;        /* char* */
+} HvCaptureResult;
+
+void hv_capture_result_clear(HvCaptureResult *res);
+
+/* Writes the dump into out (opened by the caller) and commits it. */
+gboolean hv_capture(HvQmp *qmp, HvOutput *out, const HvCaptureOptions *opt,
+		    HvCaptureResult *res, GError **error);
+
+/* Pauses a running VM; *was_running_ret says whether it ran. */
+gboolean hv_vm_pause(HvQmp *qmp, int timeout_ms, gboolean *was_running_ret,
+		     char **status_ret, GError **error);
+gboolean hv_vm_resume(HvQmp *qmp, int timeout_ms, GError **error);
+
+G_END_DECLS

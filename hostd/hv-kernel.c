@@ -1,0 +1,309 @@
+/* hv-kernel.c — VMCOREINFO discovery and kernel layout; see hv-kernel.h. */
+#include "hv-kernel.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#define PG 4096ull
+#define TWO_MIB (2ull << 20)
+#define KIMAGE_END 0xffffffffc0000000ull   /* __START_KERNEL_map + 1 GiB */
+#define MAX_KIMAGE_STEPS 300000u
+#define CR0_PG (1ull << 31)
+#define EFER_LMA (1ull << 10)
+#define CR4_LA57 (1ull << 12)
+
+typedef struct {
+	guint64 paddr;
+	HvVmcoreinfo vi;
+} Candidate;
+
+static void warn(HvKernelInfo *ki, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void warn(HvKernelInfo *ki, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	g_ptr_array_add(ki->warnings, g_strdup_vprintf(fmt, ap));
+	va_end(ap);
+}
+
+void hv_kernel_info_clear(HvKernelInfo *ki)
+{
+	hv_vmcoreinfo_clear(&ki->vi);
+	if (ki->warnings != NULL)
+		g_ptr_array_unref(ki->warnings);
+	memset(ki, 0, sizeof(*ki));
+}
+
+gboolean hv_guestmem_phys_read(gpointer mem, guint64 paddr, void *buf, gsize len)
+{
+	return hv_guestmem_read(mem, paddr, buf, len);
+}
+
+/* Reads and parses a note at paddr. */
+static gboolean try_note_at(HvGuestMem *mem, guint64 paddr, Candidate *c)
+{
+	guint8 hdr[HV_VMCOREINFO_DESC_OFFSET];
+	g_autofree guint8 *desc = NULL;
+	guint32 descsz;
+
+	if (!hv_guestmem_read(mem, paddr, hdr, sizeof(hdr)))
+		return FALSE;
+	if (!hv_vmcoreinfo_note_header(hdr, HV_VMCOREINFO_DESC_OFFSET + HV_VMCOREINFO_MAX_DESC,
+				       &descsz))
+		return FALSE;
+	desc = g_malloc(descsz);
+	if (!hv_guestmem_read(mem, paddr + HV_VMCOREINFO_DESC_OFFSET, desc, descsz))
+		return FALSE;
+	c->paddr = paddr;
+	return hv_vmcoreinfo_parse(desc, descsz, &c->vi, NULL);
+}
+
+/* Scans allocated guest pages for page-aligned VMCOREINFO notes. */
+static gboolean scan_candidates(HvGuestMem *mem, GArray *cands, GError **error)
+{
+	guint i;
+
+	for (i = 0; i < hv_guestmem_n_ranges(mem); i++) {
+		const HvGuestRange *r = hv_guestmem_range(mem, i);
+		guint64 cursor = 0, off, len;
+		GError *local = NULL;
+
+		while (hv_guestmem_next_data(mem, i, &cursor, &off, &len, &local)) {
+			guint64 p = (off + PG - 1) & ~(PG - 1);
+
+			for (; p + PG <= off + len; p += PG) {
+				guint32 descsz;
+				Candidate c = { 0 };
+
+				/* only the 24 header bytes of this allocated page are
+				 * looked at; the body is read bounded, by GPA */
+				if (!hv_vmcoreinfo_note_header(r->host + p, HV_VMCOREINFO_DESC_OFFSET +
+							       HV_VMCOREINFO_MAX_DESC, &descsz))
+					continue;
+				if (!try_note_at(mem, r->gpa + p, &c))
+					continue;
+				g_array_append_val(cands, c);
+				if (cands->len >= HV_MAX_VMCOREINFO_CANDIDATES)
+					return TRUE;
+			}
+		}
+		if (local != NULL) {
+			g_propagate_error(error, local);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+/* A kernel page-table root from a vCPU in long mode. With PTI the user
+ * copy sits 4 KiB above the kernel one, so both are tried. */
+static guint collect_roots(GArray *cpus, guint64 roots[], gboolean la57[], guint max)
+{
+	guint n = 0, i;
+
+	for (i = 0; i < cpus->len && n + 2 <= max; i++) {
+		const HvVcpuRegs *r = &g_array_index(cpus, HvVcpuRegs, i);
+		guint64 cr3 = r->cr[3] & HV_PTE_ADDR_MASK;
+
+		if (!(r->cr[0] & CR0_PG) || !(r->efer & EFER_LMA) || cr3 == 0)
+			continue;
+		roots[n] = cr3;
+		la57[n++] = (r->cr[4] & CR4_LA57) != 0;
+		if (cr3 & 0x1000) {
+			roots[n] = cr3 & ~0x1000ull;
+			la57[n++] = (r->cr[4] & CR4_LA57) != 0;
+		}
+	}
+	return n;
+}
+
+/* Does the candidate agree with the hardware's page tables? */
+static gboolean verify(HvGuestMem *mem, const HvVmcoreinfo *vi, const HvPgtable *pt)
+{
+	guint64 pa;
+	guint8 uts[512];
+	gsize rl = strlen(vi->osrelease);
+
+	if (!hv_pgtable_translate(pt, vi->stext, &pa, NULL) ||
+	    pa != hv_vmcoreinfo_kimage_pa(vi, vi->stext))
+		return FALSE;
+	if (vi->init_uts_ns != 0) {
+		if (!hv_pgtable_translate(pt, vi->init_uts_ns, &pa, NULL) ||
+		    pa != hv_vmcoreinfo_kimage_pa(vi, vi->init_uts_ns) ||
+		    !hv_guestmem_read(mem, pa, uts, sizeof(uts)) ||
+		    memmem(uts, sizeof(uts), vi->osrelease, rl + 1) == NULL)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* Is the direct-map address of the note stored in the kernel image (the
+ * kernel's vmcoreinfo_note pointer)? Only kernel memory can hold it. */
+static gboolean referenced_by_kernel(HvGuestMem *mem, const HvKernelInfo *ki, guint64 paddr)
+{
+	guint64 want = GUINT64_TO_LE(ki->page_offset_base + paddr);
+	guint8 buf[64 * 1024];
+	guint64 off;
+
+	for (off = 0; off < ki->kimage_size; off += sizeof(buf)) {
+		gsize n = (gsize)MIN((guint64)sizeof(buf), ki->kimage_size - off);
+		gsize j;
+
+		if (!hv_guestmem_read(mem, ki->kimage_paddr + off, buf, n))
+			return FALSE;
+		for (j = 0; j + 8 <= n; j += 8) {
+			if (memcmp(buf + j, &want, 8) == 0)
+				return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+static void derive_layout(HvGuestMem *mem, HvKernelInfo *ki)
+{
+	const HvVmcoreinfo *vi = &ki->vi;
+	guint64 start = vi->stext & ~(TWO_MIB - 1);
+	guint64 va = start, last_end = start, ram_end = 0;
+	guint steps = 0, i;
+
+	for (va = start; va < KIMAGE_END && steps < MAX_KIMAGE_STEPS; steps++) {
+		guint64 pa, span;
+		gboolean ok = hv_pgtable_translate(&ki->pgtable, va, &pa, &span);
+		guint64 next = (va & ~(span - 1)) + span;
+
+		if (ok && pa == hv_vmcoreinfo_kimage_pa(vi, va))
+			last_end = MIN(next, KIMAGE_END);
+		if (next <= va)
+			break;
+		va = next;
+	}
+	if (last_end > start) {
+		guint64 pa = hv_vmcoreinfo_kimage_pa(vi, start);
+
+		/* the segment must lie inside one RAM range, as it shares its bytes */
+		for (i = 0; i < hv_guestmem_n_ranges(mem); i++) {
+			const HvGuestRange *r = hv_guestmem_range(mem, i);
+
+			if (pa >= r->gpa && pa - r->gpa < r->size) {
+				ki->has_kimage = TRUE;
+				ki->kimage_vaddr = start;
+				ki->kimage_paddr = pa;
+				ki->kimage_size = MIN(last_end - start, r->size - (pa - r->gpa));
+			}
+		}
+	}
+	if (!ki->has_kimage)
+		warn(ki, "kernel image mapping not found in the page tables; drgn may not open the dump");
+	for (i = 0; i < hv_guestmem_n_ranges(mem); i++) {
+		const HvGuestRange *r = hv_guestmem_range(mem, i);
+
+		ram_end = MAX(ram_end, r->gpa + r->size);
+	}
+	ki->has_direct_map = hv_pgtable_find_direct_map(&ki->pgtable, ram_end, &ki->page_offset_base);
+	if (!ki->has_direct_map)
+		warn(ki, "direct map not found in the page tables; RAM segments carry no virtual address");
+}
+
+gboolean hv_kernel_discover(HvGuestMem *mem, GArray *cpus, guint64 known_paddr,
+			    HvKernelInfo *ki, GError **error)
+{
+	g_autoptr(GArray) cands = g_array_new(FALSE, TRUE, sizeof(Candidate));
+	guint64 roots[16];
+	gboolean la57[16];
+	guint nroots, i, j, nverified = 0;
+	int chosen = -1;
+
+	memset(ki, 0, sizeof(*ki));
+	ki->warnings = g_ptr_array_new_with_free_func(g_free);
+	if (known_paddr != 0) {
+		Candidate c = { 0 };
+
+		if (try_note_at(mem, known_paddr, &c))
+			g_array_append_val(cands, c);
+		else
+			warn(ki, "no valid VMCOREINFO note at the announced address 0x%" PRIx64
+			     "; scanning", known_paddr);
+	}
+	if (cands->len == 0 && !scan_candidates(mem, cands, error))
+		goto fail;
+	ki->candidates = cands->len;
+	if (cands->len == 0) {
+		warn(ki, "no VMCOREINFO note found in guest RAM; the dump carries none");
+		return TRUE;
+	}
+
+	nroots = collect_roots(cpus, roots, la57, G_N_ELEMENTS(roots));
+	if (nroots == 0) {
+		/* no vCPU runs a 64-bit kernel: nothing to check against */
+		Candidate *c = &g_array_index(cands, Candidate, 0);
+
+		warn(ki, "no vCPU in long mode: VMCOREINFO at 0x%" PRIx64 " used unverified",
+		     c->paddr);
+		ki->found = TRUE;
+		ki->note_paddr = c->paddr;
+		ki->vi = c->vi;
+		memset(&c->vi, 0, sizeof(c->vi));
+		goto done;
+	}
+	for (i = 0; i < cands->len; i++) {
+		Candidate *c = &g_array_index(cands, Candidate, i);
+		gboolean ok = FALSE;
+
+		for (j = 0; j < nroots && !ok; j++) {
+			HvPgtable pt;
+
+			hv_pgtable_init(&pt, hv_guestmem_phys_read, mem, roots[j], la57[j]);
+			if (verify(mem, &c->vi, &pt)) {
+				ok = TRUE;
+				if (chosen < 0) {
+					chosen = (int)i;
+					ki->pgtable = pt;
+					ki->has_pgtable = TRUE;
+				}
+			}
+		}
+		if (ok)
+			nverified++;
+		else
+			warn(ki, "VMCOREINFO candidate at 0x%" PRIx64
+			     " disagrees with the guest page tables; ignored", c->paddr);
+	}
+	if (chosen < 0) {
+		warn(ki, "no VMCOREINFO candidate passed verification; the dump carries none");
+		goto done;
+	}
+	ki->found = TRUE;
+	ki->verified = TRUE;
+	ki->note_paddr = g_array_index(cands, Candidate, chosen).paddr;
+	ki->vi = g_array_index(cands, Candidate, chosen).vi;
+	memset(&g_array_index(cands, Candidate, chosen).vi, 0, sizeof(HvVmcoreinfo));
+	derive_layout(mem, ki);
+
+	if (nverified > 1 && ki->has_kimage && ki->has_direct_map &&
+	    !referenced_by_kernel(mem, ki, ki->note_paddr)) {
+		/* several plausible notes: prefer the one the kernel points at */
+		for (i = 0; i < cands->len; i++) {
+			Candidate *c = &g_array_index(cands, Candidate, i);
+
+			if ((int)i == chosen || c->vi.text == NULL || !verify(mem, &c->vi, &ki->pgtable) ||
+			    !referenced_by_kernel(mem, ki, c->paddr))
+				continue;
+			warn(ki, "VMCOREINFO at 0x%" PRIx64 " preferred over 0x%" PRIx64
+			     " (referenced by the kernel)", c->paddr, ki->note_paddr);
+			hv_vmcoreinfo_clear(&ki->vi);
+			ki->vi = c->vi;
+			memset(&c->vi, 0, sizeof(c->vi));
+			ki->note_paddr = c->paddr;
+			break;
+		}
+	}
+done:
+	for (i = 0; i < cands->len; i++)
+		hv_vmcoreinfo_clear(&g_array_index(cands, Candidate, i).vi);
+	return TRUE;
+fail:
+	for (i = 0; i < cands->len; i++)
+		hv_vmcoreinfo_clear(&g_array_index(cands, Candidate, i).vi);
+	return FALSE;
+}

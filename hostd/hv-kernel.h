@@ -1,0 +1,48 @@
+/* hv-kernel.h — what the host learns about the guest kernel without its help.
+ *
+ * Owns: finding the kernel's VMCOREINFO note in guest RAM (bounded scan of
+ * allocated pages only), proving a candidate genuine against the vCPUs' own
+ * page tables (a user process can forge a note, not the kernel's mappings),
+ * and the kernel virtual layout a vmcore advertises (kernel image mapping,
+ * direct-map base).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "hv-guestmem.h"
+#include "hv-pgtable.h"
+#include "hv-vmcoreinfo.h"
+
+G_BEGIN_DECLS
+
+#define HV_MAX_VMCOREINFO_CANDIDATES 16
+
+typedef struct {
+	gboolean found;          /* vi is valid and used */
+	gboolean verified;       /* cross-checked against guest page tables */
+	guint64 note_paddr;
+	guint candidates;        /* notes that parsed */
+	HvVmcoreinfo vi;
+	gboolean has_kimage;
+	guint64 kimage_vaddr, kimage_paddr, kimage_size;
+	gboolean has_direct_map;
+	guint64 page_offset_base;
+	gboolean has_pgtable;
+	HvPgtable pgtable;       /* kernel page tables used (ctx = HvGuestMem) */
+	GPtrArray *warnings;     /* char*, one line each */
+} HvKernelInfo;
+
+void hv_kernel_info_clear(HvKernelInfo *ki);
+
+/* Scans for and validates VMCOREINFO, then derives the kernel layout.
+ * Missing or forged VMCOREINFO is a warning, not an error; FALSE only when
+ * guest RAM cannot be read. If known_paddr != 0 that address is tried first
+ * (O(1): the guest module's descriptor said where the note is). */
+gboolean hv_kernel_discover(HvGuestMem *mem, GArray *cpus, guint64 known_paddr,
+			    HvKernelInfo *ki, GError **error);
+
+/* HvPhysReadFunc over HvGuestMem. */
+gboolean hv_guestmem_phys_read(gpointer mem, guint64 paddr, void *buf, gsize len);
+
+G_END_DECLS

@@ -1,0 +1,27 @@
+/* hvdump-cli.h — what the hvdump subcommands share: exit codes, messages. */
+#pragma once
+
+#include <glib.h>
+
+#include "hv-capture.h"
+
+/* exit codes (a contract: scripts and CI drive them) */
+enum {
+	HV_EXIT_OK = 0,
+	HV_EXIT_FAILURE = 1,      /* dump failed / QEMU failed or exited non-zero */
+	HV_EXIT_USAGE = 2,
+	HV_EXIT_PANIC = 3,        /* run: guest panicked, vmcore written */
+	HV_EXIT_CAPTURE_FAILED = 4, /* run: guest panicked, capture failed */
+	HV_EXIT_TIMEOUT = 5,      /* run: --timeout expired */
+};
+
+#define HV_QMP_TIMEOUT_MS 30000
+
+int hv_cmd_dump(int argc, char **argv);
+int hv_cmd_run(int argc, char **argv);
+
+/* "hvdump: <message>" on stderr, one line. */
+void hv_cli_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+void hv_cli_info(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/* Prints the warnings and a one-line summary of a capture. */
+void hv_cli_report(const char *path, const HvCaptureResult *res, gboolean verbose);

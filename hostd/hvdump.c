@@ -1,0 +1,90 @@
+/* hvdump.c — the hvdump command: subcommand dispatch and shared output. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hvdump-cli.h"
+
+#ifndef HVDUMP_VERSION
+#define HVDUMP_VERSION "0"
+#endif
+
+static const char usage[] =
+	"Usage: hvdump COMMAND [OPTIONS...]\n"
+	"\n"
+	"Capture kernel memory of a QEMU/KVM guest from the host as a vmcore that\n"
+	"crash, drgn and makedumpfile open.\n"
+	"\n"
+	"Commands:\n"
+	"  dump --qmp SOCKET FILE      dump a running, paused or panicked VM to FILE\n"
+	"  run [--out DIR] -- QEMU...  run QEMU; on guest panic write DIR/NAME.vmcore\n"
+	"\n"
+	"Run 'hvdump COMMAND --help' for a command's options; see hvdump(1).\n";
+
+static void vprint(const char *fmt, va_list ap)
+{
+	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+
+	fprintf(stderr, "hvdump: %s\n", msg);
+}
+
+void hv_cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint(fmt, ap);
+	va_end(ap);
+}
+
+void hv_cli_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint(fmt, ap);
+	va_end(ap);
+}
+
+void hv_cli_report(const char *path, const HvCaptureResult *res, gboolean verbose)
+{
+	guint i;
+
+	for (i = 0; res->warnings != NULL && i < res->warnings->len; i++)
+		hv_cli_info("warning: %s", (const char *)g_ptr_array_index(res->warnings, i));
+	if (verbose && res->vmcoreinfo)
+		hv_cli_info("VMCOREINFO at guest-physical 0x%" G_GINT64_MODIFIER "x (%s, found by %s)",
+			    res->vmcoreinfo_paddr,
+			    res->vmcoreinfo_verified ? "verified against page tables" : "unverified",
+			    "scan");
+	hv_cli_info("wrote %s: %u vCPUs, %" G_GUINT64_FORMAT " MiB RAM, %" G_GUINT64_FORMAT
+		    " MiB of data, kernel %s, %.2f s",
+		    path, res->ncpus, res->ram_bytes >> 20, res->stats.bytes_written >> 20,
+		    res->vmcoreinfo ? res->osrelease : "unknown (no VMCOREINFO)", res->seconds);
+}
+
+int main(int argc, char **argv)
+{
+	/* a write past RLIMIT_FSIZE must be an error we report, not a kill */
+	signal(SIGXFSZ, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return HV_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage, stdout);
+		return HV_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("hvdump %s\n", HVDUMP_VERSION);
+		return HV_EXIT_OK;
+	}
+	if (strcmp(argv[1], "dump") == 0)
+		return hv_cmd_dump(argc - 1, argv + 1);
+	if (strcmp(argv[1], "run") == 0)
+		return hv_cmd_run(argc - 1, argv + 1);
+	hv_cli_error("unknown command '%s' (try --help)", argv[1]);
+	return HV_EXIT_USAGE;
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# tests/guest/mkinitramfs.sh KVER OUT [EXTRA.ko...]
+#
+# Builds the busybox test initramfs for kernel KVER into OUT (gzip cpio).
+# It carries Debian's own pvpanic.ko + pvpanic-mmio.ko and any EXTRA modules; its /init is
+# driven by the kernel command line:
+#   hvdump.modules=a,b   insmod /lib/modules/a.ko then b.ko (names without .ko;
+#                        default pvpanic,pvpanic-mmio; "none" loads nothing)
+#   hvdump.action=sysrq  panic through /proc/sysrq-trigger (the default)
+#   hvdump.action=tick   stay up, print "HVDUMP-TICK n" every second
+#   hvdump.action=poweroff  power off cleanly
+# Rebuilt only when its inputs change (a stamp holds their checksum).
+set -euo pipefail
+
+kver=$1
+out=$2
+shift 2
+extra=("$@")
+here=$(cd "$(dirname "$0")" && pwd)
+moddir=/lib/modules/$kver/kernel
+mods=("$moddir/drivers/misc/pvpanic/pvpanic.ko" "$moddir/drivers/misc/pvpanic/pvpanic-mmio.ko" "${extra[@]}")
+
+stamp_input() {
+	cat "$0" /bin/busybox "${mods[@]}" | sha256sum | cut -d' ' -f1
+}
+want=$(stamp_input)
+if [ -s "$out" ] && [ -f "$out.stamp" ] && [ "$(cat "$out.stamp")" = "$want" ]; then
+	exit 0
+fi
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules}
+cp /bin/busybox "$root/bin/busybox"
+for m in "${mods[@]}"; do
+	cp "$m" "$root/lib/modules/"
+done
+cat >"$root/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+arg() {
+	for w in $(cat /proc/cmdline); do
+		case "$w" in "$1="*) echo "${w#*=}"; return ;; esac
+	done
+	echo "$2"
+}
+for m in $(arg hvdump.modules "pvpanic,pvpanic-mmio" | tr ',' ' '); do
+	[ "$m" = none ] && continue
+	if insmod "/lib/modules/$m.ko"; then
+		echo "HVDUMP-MODULE-LOADED $m"
+	else
+		echo "HVDUMP-MODULE-FAILED $m"
+	fi
+done
+echo "HVDUMP-GUEST-READY"
+case "$(arg hvdump.action sysrq)" in
+sysrq)
+	echo c >/proc/sysrq-trigger
+	;;
+tick)
+	n=0
+	while :; do
+		n=$((n + 1))
+		echo "HVDUMP-TICK $n"
+		sleep 1
+	done
+	;;
+poweroff)
+	poweroff -f
+	;;
+esac
+echo "HVDUMP-INIT-FELL-THROUGH"
+sleep 3600
+EOF
+chmod 755 "$root/init"
+mkdir -p "$(dirname "$out")"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp"
+mv "$out.tmp" "$out"
+echo "$want" >"$out.stamp"
+echo "mkinitramfs: built $out" >&2

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# tests/guest/setup.sh — make this Debian 12 machine able to build hvdump and
+# run its demo and test guests. Idempotent: every step checks before it acts.
+#
+#   * Debian packages (build deps, QEMU, crash, drgn, makedumpfile, the guest
+#     kernel and headers, busybox);
+#   * the guest kernel ABI, resolved from apt at run time (never hard-coded);
+#   * the debug vmlinux of that kernel, extracted alone from the -dbg .deb and
+#     cached under $HVDUMP_CACHE (default ~/.cache/hvdump);
+#   * the busybox test initramfs (tests/guest/mkinitramfs.sh).
+#
+# Prints shell assignments on stdout when called with --print-env, so callers
+# can `eval "$(tests/guest/setup.sh --print-env)"`.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${HVDUMP_CACHE:-$HOME/.cache/hvdump}
+print_env=0
+[ "${1:-}" = "--print-env" ] && print_env=1
+
+log() { echo "setup: $*" >&2; }
+
+packages=(
+	build-essential meson ninja-build pkg-config clang
+	libjson-c-dev libglib2.0-dev libelf-dev
+	qemu-system-x86 qemu-utils
+	crash python3-drgn makedumpfile
+	busybox-static cpio kmod
+	linux-image-amd64 linux-headers-amd64
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing+=("$p")
+	fi
+done
+# libFuzzer runtime: clang's compiler-rt (package name follows clang's version).
+clang_major=""
+if command -v clang >/dev/null; then
+	clang_major=$(clang --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >&2
+	apt-get install -y -q "${missing[@]}" >&2
+	clang_major=$(clang --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
+fi
+if [ -n "$clang_major" ] && ! dpkg-query -W -f '${Status}\n' "libclang-rt-$clang_major-dev" 2>/dev/null | grep -q 'ok installed'; then
+	log "installing libclang-rt-$clang_major-dev (libFuzzer)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "libclang-rt-$clang_major-dev" >&2 || {
+		apt-get update -q >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "libclang-rt-$clang_major-dev" >&2
+	}
+fi
+
+# The guest kernel ABI: what the installed linux-image-amd64 meta package points at.
+kpkg=$(dpkg-query -W -f '${Depends}\n' linux-image-amd64 | tr ',|' '\n\n' |
+	sed -n 's/^ *\(linux-image-[0-9][^ ]*\).*/\1/p' | head -1)
+[ -n "$kpkg" ] || { echo "setup: cannot resolve the kernel package behind linux-image-amd64" >&2; exit 1; }
+kver=${kpkg#linux-image-}
+kimage=/boot/vmlinuz-$kver
+kheaders=/usr/src/linux-headers-$kver
+[ -r "$kimage" ] || { echo "setup: $kimage missing after installing $kpkg" >&2; exit 1; }
+if [ ! -d "$kheaders" ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "linux-headers-$kver" >&2
+fi
+
+# Debug vmlinux, extracted alone and cached outside the source tree.
+mkdir -p "$cache/$kver"
+vmlinux=$cache/$kver/vmlinux
+if [ ! -s "$vmlinux" ]; then
+	log "fetching debug vmlinux for $kver"
+	tmp=$(mktemp -d "$cache/dbg.XXXXXX")
+	chown _apt "$tmp" 2>/dev/null || true
+	trap 'rm -rf "$tmp"' EXIT
+	(cd "$tmp" && apt-get download "linux-image-$kver-dbg" >&2) || {
+		apt-get update -q >&2
+		(cd "$tmp" && apt-get download "linux-image-$kver-dbg" >&2)
+	}
+	deb=$(ls "$tmp"/linux-image-"$kver"-dbg_*.deb)
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" "./usr/lib/debug/boot/vmlinux-$kver"
+	mv "$tmp/usr/lib/debug/boot/vmlinux-$kver" "$vmlinux.tmp"
+	mv "$vmlinux.tmp" "$vmlinux"
+	rm -rf "$tmp"
+	trap - EXIT
+fi
+
+# The busybox initramfs (rebuilt when its inputs change).
+initrd=$cache/$kver/initramfs.cpio.gz
+"$here/mkinitramfs.sh" "$kver" "$initrd" >&2
+
+if [ $print_env = 1 ]; then
+	printf 'HVDUMP_KVER=%q\nHVDUMP_KERNEL=%q\nHVDUMP_VMLINUX=%q\nHVDUMP_INITRD=%q\nHVDUMP_KHEADERS=%q\n' \
+		"$kver" "$kimage" "$vmlinux" "$initrd" "$kheaders"
+fi
