@@ -16,8 +16,8 @@ struct HvQmp {
 	int fd;
 	pid_t peer_pid;
 	json_tokener *tok;
-	GByteArray *inbuf;      /* bytes read but not yet fed to the tokener */
-	gsize msg_bytes;        /* bytes of the message being parsed */
+	GByteArray *inbuf;      /* bytes read but not yet parsed */
+	gsize scanned;          /* inbuf bytes known to hold no newline */
 	GQueue events;          /* json_object * */
 	guint64 next_id;
 	int version[3];
@@ -74,51 +74,66 @@ static int remaining_ms(gint64 deadline)
 	return now >= deadline ? 0 : (int)MIN(deadline - now, G_MAXINT);
 }
 
-/* Feeds buffered bytes to the tokener. Returns a complete message (new ref),
- * NULL with *error unset when more bytes are needed, or NULL with *error. */
+/* QMP frames each message as one line (QEMU escapes newlines inside
+ * strings). Returns the next complete message (new ref), NULL with *error
+ * unset when more bytes are needed, or NULL with *error. */
 static json_object *parse_buffered(HvQmp *qmp, GError **error)
 {
-	while (qmp->inbuf->len > 0) {
+	for (;;) {
+		guint8 *nl = memchr(qmp->inbuf->data + qmp->scanned, '\n',
+				    qmp->inbuf->len - qmp->scanned);
+		gsize len, used;
 		json_object *obj;
 		enum json_tokener_error jerr;
-		gsize used;
 
-		obj = json_tokener_parse_ex(qmp->tok, (const char *)qmp->inbuf->data,
-					    (int)qmp->inbuf->len);
-		jerr = json_tokener_get_error(qmp->tok);
-		if (obj != NULL) {
-			used = json_tokener_get_parse_end(qmp->tok);
-			if (used > qmp->inbuf->len)
-				used = qmp->inbuf->len;
-			g_byte_array_remove_range(qmp->inbuf, 0, (guint)used);
-			json_tokener_reset(qmp->tok);
-			qmp->msg_bytes = 0;
-			if (!json_object_is_type(obj, json_type_object)) {
-				json_object_put(obj);
-				qmp->broken = TRUE;
-				g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
-					    "QMP peer sent a JSON value that is not an object");
-				return NULL;
-			}
-			return obj;
-		}
-		if (jerr == json_tokener_continue) {
-			qmp->msg_bytes += qmp->inbuf->len;
-			g_byte_array_set_size(qmp->inbuf, 0);
-			if (qmp->msg_bytes > HV_QMP_MAX_MESSAGE) {
+		if (nl == NULL) {
+			qmp->scanned = qmp->inbuf->len;
+			if (qmp->inbuf->len > HV_QMP_MAX_MESSAGE) {
 				qmp->broken = TRUE;
 				g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
 					    "QMP message larger than %u bytes", HV_QMP_MAX_MESSAGE);
-				return NULL;
 			}
 			return NULL;
 		}
-		qmp->broken = TRUE;
-		g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
-			    "malformed JSON from QMP peer: %s", json_tokener_error_desc(jerr));
-		return NULL;
+		qmp->scanned = 0;
+		len = (gsize)(nl - qmp->inbuf->data);
+		if (len > HV_QMP_MAX_MESSAGE) {
+			qmp->broken = TRUE;
+			g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
+				    "QMP message larger than %u bytes", HV_QMP_MAX_MESSAGE);
+			return NULL;
+		}
+		while (len > 0 && g_ascii_isspace(qmp->inbuf->data[len - 1]))
+			len--;
+		if (len == 0) {
+			g_byte_array_remove_range(qmp->inbuf, 0, (guint)(nl - qmp->inbuf->data) + 1);
+			continue;
+		}
+		json_tokener_reset(qmp->tok);
+		obj = json_tokener_parse_ex(qmp->tok, (const char *)qmp->inbuf->data, (int)len);
+		jerr = json_tokener_get_error(qmp->tok);
+		used = json_tokener_get_parse_end(qmp->tok);
+		g_byte_array_remove_range(qmp->inbuf, 0, (guint)(nl - qmp->inbuf->data) + 1);
+		if (obj == NULL || jerr != json_tokener_success || used != len) {
+			if (obj != NULL)
+				json_object_put(obj);
+			qmp->broken = TRUE;
+			g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
+				    "malformed JSON from QMP peer: %s",
+				    obj == NULL && jerr == json_tokener_continue ? "incomplete message" :
+				    obj != NULL ? "trailing bytes after the message" :
+				    json_tokener_error_desc(jerr));
+			return NULL;
+		}
+		if (!json_object_is_type(obj, json_type_object)) {
+			json_object_put(obj);
+			qmp->broken = TRUE;
+			g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
+				    "QMP peer sent a JSON value that is not an object");
+			return NULL;
+		}
+		return obj;
 	}
-	return NULL;
 }
 
 /* Reads one complete message, waiting until deadline. */
