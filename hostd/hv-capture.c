@@ -64,12 +64,7 @@ gboolean hv_capture(HvQmp *qmp, HvOutput *out, const HvCaptureOptions *opt,
 
 	memset(res, 0, sizeof(*res));
 	res->warnings = g_ptr_array_new_with_free_func(g_free);
-	regs_text = hmp_text(qmp, "info registers -a", opt->qmp_timeout_ms, error);
-	if (regs_text == NULL)
-		return FALSE;
-	cpus = hv_parse_registers(regs_text, strlen(regs_text), error);
-	if (cpus == NULL)
-		return FALSE;
+	/* RAM first: an unreadable backend is the error users must fix first */
 	mtree_text = hmp_text(qmp, "info mtree -f", opt->qmp_timeout_ms, error);
 	if (mtree_text == NULL)
 		return FALSE;
@@ -78,6 +73,12 @@ gboolean hv_capture(HvQmp *qmp, HvOutput *out, const HvCaptureOptions *opt,
 		return FALSE;
 	mem = hv_guestmem_open(qmp, ram_map, error);
 	if (mem == NULL)
+		return FALSE;
+	regs_text = hmp_text(qmp, "info registers -a", opt->qmp_timeout_ms, error);
+	if (regs_text == NULL)
+		return FALSE;
+	cpus = hv_parse_registers(regs_text, strlen(regs_text), error);
+	if (cpus == NULL)
 		return FALSE;
 	if (!hv_kernel_discover(mem, cpus, opt->vmcoreinfo_paddr, &ki, error))
 		return FALSE;

@@ -67,6 +67,10 @@ static const char *const gpr_names[HV_NGPR] = {
 	"RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "RSP",
 	"R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15",
 };
+/* QEMU prints the 32-bit layout while the CPU is not in long mode */
+static const char *const gpr32_names[8] = {
+	"EAX", "EBX", "ECX", "EDX", "ESI", "EDI", "EBP", "ESP",
+};
 
 enum { SEEN_RIP = 1, SEEN_CS = 2, SEEN_CR3 = 4, SEEN_RSP = 8 };
 
@@ -158,7 +162,7 @@ static gboolean parse_kv_line(const char *line, HvVcpuRegs *r, guint *seen, GErr
 		*eq = '\0';
 		v = eq + 1;
 		for (i = 0; i < HV_NGPR; i++) {
-			if (strcmp(k, gpr_names[i]) == 0)
+			if (strcmp(k, gpr_names[i]) == 0 || (i < 8 && strcmp(k, gpr32_names[i]) == 0))
 				break;
 		}
 		if (i < HV_NGPR) {
@@ -167,11 +171,11 @@ static gboolean parse_kv_line(const char *line, HvVcpuRegs *r, guint *seen, GErr
 			r->gpr[i] = val;
 			if (i == HV_RSP)
 				*seen |= SEEN_RSP;
-		} else if (strcmp(k, "RIP") == 0) {
+		} else if (strcmp(k, "RIP") == 0 || strcmp(k, "EIP") == 0) {
 			if (!parse_hex(v, &r->rip))
 				goto bad;
 			*seen |= SEEN_RIP;
-		} else if (strcmp(k, "RFL") == 0) {
+		} else if (strcmp(k, "RFL") == 0 || strcmp(k, "EFL") == 0) {
 			if (!parse_hex(v, &r->rflags))
 				goto bad;
 		} else if (strcmp(k, "CPL") == 0) {

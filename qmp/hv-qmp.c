@@ -80,11 +80,15 @@ static int remaining_ms(gint64 deadline)
 static json_object *parse_buffered(HvQmp *qmp, GError **error)
 {
 	for (;;) {
-		guint8 *nl = memchr(qmp->inbuf->data + qmp->scanned, '\n',
-				    qmp->inbuf->len - qmp->scanned);
+		guint8 *nl;
 		gsize len, used;
 		json_object *obj;
 		enum json_tokener_error jerr;
+
+		if (qmp->inbuf->len == 0)
+			return NULL;
+		nl = memchr(qmp->inbuf->data + qmp->scanned, '\n',
+			    qmp->inbuf->len - qmp->scanned);
 
 		if (nl == NULL) {
 			qmp->scanned = qmp->inbuf->len;
@@ -400,7 +404,8 @@ static gboolean read_greeting(HvQmp *qmp, int timeout_ms, GError **error)
 	if (msg == NULL) {
 		if (local->code == HV_QMP_ERROR_TIMEOUT)
 			g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
-				    "not a QMP socket: no greeting within %d ms", timeout_ms);
+				    "not a QMP socket: no greeting within %d ms (QEMU serves one "
+				    "client per QMP socket: is another one connected?)", timeout_ms);
 		else if (local->code == HV_QMP_ERROR_CLOSED)
 			g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
 				    "not a QMP socket: peer closed the connection without a greeting");

@@ -69,6 +69,28 @@ static void test_registers_parses_two_cpus(void)
 	g_assert_cmphex(c1->cr[3], ==, 0x2788000);
 }
 
+static void test_registers_reads_32bit_layout(void)
+{
+	const char *t = "CPU#0\n"
+			"EAX=00000000 EBX=00000000 ECX=00000000 EDX=00000663\n"
+			"ESI=00000000 EDI=00000000 EBP=00000000 ESP=00006d8c\n"
+			"EIP=000fd0b5 EFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\n"
+			"CS =0008 00000000 ffffffff 00cf9b00 DPL=0 CS32 [-RA]\n"
+			"GDT=     000f6180 00000037\n"
+			"CR0=00000011 CR2=00000000 CR3=00000000 CR4=00000000\n";
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GArray) cpus = hv_parse_registers(t, strlen(t), &error);
+	const HvVcpuRegs *c;
+
+	g_assert_no_error(error);
+	c = &g_array_index(cpus, HvVcpuRegs, 0);
+	g_assert_cmphex(c->rip, ==, 0xfd0b5);
+	g_assert_cmphex(c->gpr[HV_RSP], ==, 0x6d8c);
+	g_assert_cmphex(c->gpr[HV_RDX], ==, 0x663);
+	g_assert_cmphex(c->rflags, ==, 0x46);
+	g_assert_cmphex(c->cr[0], ==, 0x11);
+}
+
 static void expect_regs_error(const char *text, const char *needle)
 {
 	g_autoptr(GError) error = NULL;
@@ -189,6 +211,7 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/machine/registers/parses-two-cpus", test_registers_parses_two_cpus);
+	g_test_add_func("/machine/registers/reads-32bit-layout", test_registers_reads_32bit_layout);
 	g_test_add_func("/machine/registers/rejects-damaged-text", test_registers_rejects_damaged_text);
 	g_test_add_func("/machine/registers/caps-cpu-count", test_registers_caps_cpu_count);
 	g_test_add_func("/machine/mtree/takes-memory-view-ram-only", test_mtree_takes_memory_view_ram_only);
