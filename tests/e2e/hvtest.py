@@ -104,7 +104,8 @@ class Qmp:
 class Guest:
     """A QEMU started by the test itself (not by hvdump run)."""
 
-    def __init__(self, action="tick", mem="512M", smp=2, machine="pc", memfd=True, kernel=True):
+    def __init__(self, action="tick", mem="512M", smp=2, machine="pc", memfd=True, kernel=True,
+                 extra_append=""):
         self.dir = tempfile.mkdtemp(prefix="hvdump-e2e-")
         # QEMU serves one client per QMP socket: one for the test, one for hvdump
         self.test_sock = os.path.join(self.dir, "test.sock")
@@ -119,7 +120,7 @@ class Guest:
             args += ["-object", "memory-backend-memfd,id=mem0,size=%s,share=on" % mem,
                      "-machine", "memory-backend=mem0"]
         if kernel:
-            args += ["-kernel", KERNEL, "-initrd", INITRD, "-append", append_line(action)]
+            args += ["-kernel", KERNEL, "-initrd", INITRD, "-append", append_line(action, extra_append)]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "qemu.err"), "w"),
                                      start_new_session=True)

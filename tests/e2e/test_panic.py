@@ -3,6 +3,7 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 import tempfile
 
 from hvtest import (KVER, Tap, crash, drgn, qemu_args, run_hvdump)
@@ -42,6 +43,17 @@ def main():
              "drgn (no DRGN_* variable) reads init_uts_ns release", err)
         t.ok(d is not None and PANIC in d["dmesg"], "drgn reads the dmesg with the panic line",
              err if d is None else d["dmesg"][-2000:])
+        # makedumpfile filters it with nothing but the dump's own VMCOREINFO
+        kd = os.path.join(out, "sysrq.kdump")
+        m = subprocess.run(["makedumpfile", "-c", "-d", "31", path, kd], capture_output=True,
+                           text=True, errors="replace", timeout=300)
+        ok = m.returncode == 0 and os.path.exists(kd)
+        t.ok(ok and os.path.getsize(kd) < st.st_blocks * 512,
+             "makedumpfile -c -d 31 (VMCOREINFO from the dump) filters it",
+             m.stdout[-1500:] + m.stderr[-1500:])
+        c = crash(kd, ["sys", "bt"]) if ok else ""
+        t.ok('PANIC: "%s"' % PANIC in c and "sysrq_handle_crash" in c,
+             "crash reads makedumpfile's kdump-compressed output", c[:2000])
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return t.done()

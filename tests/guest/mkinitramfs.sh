@@ -9,6 +9,9 @@
 #   hvdump.action=sysrq  panic through /proc/sysrq-trigger (the default)
 #   hvdump.action=tick   stay up, print "HVDUMP-TICK n" every second
 #   hvdump.action=poweroff  power off cleanly
+#   hvdump.fill_mb=N     before the action, write N MiB of non-zero data to
+#                        the RAM-backed root (benchmarks), then print
+#                        "HVDUMP-FILLED N"
 # Rebuilt only when its inputs change (a stamp holds their checksum).
 set -euo pipefail
 
@@ -55,6 +58,11 @@ for m in $(arg hvdump.modules "pvpanic,pvpanic-mmio" | tr ',' ' '); do
 		echo "HVDUMP-MODULE-FAILED $m"
 	fi
 done
+fill=$(arg hvdump.fill_mb 0)
+if [ "$fill" -gt 0 ] 2>/dev/null; then
+	dd if=/dev/zero bs=1M count="$fill" 2>/dev/null | tr '\000' 'h' >/fill
+	echo "HVDUMP-FILLED $fill"
+fi
 echo "HVDUMP-GUEST-READY"
 case "$(arg hvdump.action sysrq)" in
 sysrq)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# tests/bench/bench.sh [--ram 4G] [--fill 300] [--record tests/bench/RESULTS.md]
+# hvdump vs QEMU dump-guest-memory on the same paused guest (not part of the
+# test run: timings belong in a table, not in assertions).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+eval "$(bash tests/guest/setup.sh --print-env)"
+export HVDUMP_KVER HVDUMP_KERNEL HVDUMP_VMLINUX HVDUMP_INITRD
+[ -f build/build.ninja ] || meson setup build >/dev/null
+meson compile -C build >/dev/null
+export HVDUMP_BIN=$root/build/hostd/hvdump
+exec /usr/bin/python3 tests/bench/bench.py "$@"
