@@ -65,6 +65,13 @@ def run_hvdump(args, timeout=GUEST_TIMEOUT, **kw):
                           text=True, errors="replace", timeout=timeout, **kw)
 
 
+def run_panic(out, name, action="sysrq", timeout=240, **qemu_kw):
+    """`hvdump run` of a guest that panics; returns (result, vmcore path)."""
+    r = run_hvdump(["run", "--out", out, "--name", name, "--timeout", str(timeout), "--"] +
+                   qemu_args(action, **qemu_kw), timeout=timeout + 60)
+    return r, os.path.join(out, name + ".vmcore")
+
+
 class Qmp:
     def __init__(self, path, timeout=30):
         self.s = socket.socket(socket.AF_UNIX)

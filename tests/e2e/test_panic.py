@@ -6,7 +6,7 @@ import stat
 import subprocess
 import tempfile
 
-from hvtest import (KVER, Tap, crash, drgn, qemu_args, run_hvdump)
+from hvtest import KVER, Tap, crash, drgn, run_panic
 
 PANIC = "Kernel panic - not syncing: sysrq triggered crash"
 
@@ -15,9 +15,7 @@ def main():
     t = Tap()
     out = tempfile.mkdtemp(prefix="hvdump-e2e-panic-")
     try:
-        r = run_hvdump(["run", "--out", out, "--name", "sysrq", "--timeout", "240", "--"] +
-                       qemu_args("sysrq"))
-        path = os.path.join(out, "sysrq.vmcore")
+        r, path = run_panic(out, "sysrq")
         t.ok(r.returncode == 3, "run exits 3 when the guest panics", r.stderr + r.stdout[-3000:])
         t.ok(("vmcore: " + path) in r.stdout, "run prints the vmcore path", r.stdout[-2000:])
         st = os.stat(path) if os.path.exists(path) else None

@@ -4,7 +4,7 @@ import re
 import shutil
 import tempfile
 
-from hvtest import Tap, crash, drgn, elf_loads, qemu_args, run_hvdump
+from hvtest import Tap, crash, drgn, elf_loads, run_panic
 
 PANIC = "Kernel panic - not syncing: sysrq triggered crash"
 
@@ -13,9 +13,7 @@ def main():
     t = Tap()
     out = tempfile.mkdtemp(prefix="hvdump-e2e-q35-")
     try:
-        r = run_hvdump(["run", "--out", out, "--name", "q35", "--timeout", "280", "--"] +
-                       qemu_args("sysrq", mem="5G", smp=4, machine="q35"))
-        path = os.path.join(out, "q35.vmcore")
+        r, path = run_panic(out, "q35", timeout=280, mem="5G", smp=4, machine="q35")
         if not t.ok(r.returncode == 3 and os.path.exists(path), "q35 5 GiB 4 vCPU panic captured",
                     r.stderr + r.stdout[-3000:]):
             return t.done()
