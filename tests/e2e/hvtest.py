@@ -112,7 +112,7 @@ class Guest:
     """A QEMU started by the test itself (not by hvdump run)."""
 
     def __init__(self, action="tick", mem="512M", smp=2, machine="pc", memfd=True, kernel=True,
-                 extra_append=""):
+                 extra_append="", backend_file=None):
         self.dir = tempfile.mkdtemp(prefix="hvdump-e2e-")
         # QEMU serves one client per QMP socket: one for the test, one for hvdump
         self.test_sock = os.path.join(self.dir, "test.sock")
@@ -123,7 +123,10 @@ class Guest:
                 "-no-reboot", "-serial", "file:" + self.log,
                 "-qmp", "unix:%s,server=on,wait=off" % self.test_sock,
                 "-qmp", "unix:%s,server=on,wait=off" % self.sock, "-device", "pvpanic"]
-        if memfd:
+        if backend_file:
+            args += ["-object", "memory-backend-file,id=mem0,size=%s,share=on,mem-path=%s"
+                     % (mem, backend_file), "-machine", "memory-backend=mem0"]
+        elif memfd:
             args += ["-object", "memory-backend-memfd,id=mem0,size=%s,share=on" % mem,
                      "-machine", "memory-backend=mem0"]
         if kernel:

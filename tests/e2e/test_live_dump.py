@@ -93,6 +93,21 @@ def main():
                 t.skip(name, "cannot mount tmpfs here: " + m.stderr.strip())
     finally:
         g.close()
+
+    # a file-backed guest (memory-backend-file on tmpfs) is read the same way
+    backing = os.path.join("/dev/shm", "hvdump-e2e-%d.ram" % os.getpid())
+    g = Guest(action="tick", backend_file=backing)
+    try:
+        path = os.path.join(work, "file-backed.vmcore")
+        booted = g.wait_for("HVDUMP-TICK 2")
+        r = run_hvdump(["dump", "--qmp", g.sock, path])
+        c = crash(path, ["sys"]) if r.returncode == 0 else ""
+        t.ok(booted and r.returncode == 0 and "RELEASE: " + KVER in c,
+             "a memory-backend-file guest is dumped and opens in crash", r.stderr + c[:1500])
+    finally:
+        g.close()
+        if os.path.exists(backing):
+            os.unlink(backing)
         shutil.rmtree(work, ignore_errors=True)
     return t.done()
 
