@@ -2,7 +2,9 @@
  *
  * Runs QEMU with what capture needs added, forwards its console (QEMU keeps
  * our stdin/stdout/stderr), and on GUEST_PANICKED writes DIR/NAME.vmcore,
- * prints its path, stops QEMU and exits 3. Exit codes: hvdump-cli.h.
+ * prints its path, stops QEMU and exits 3. When the guest module asks for a
+ * dump of an oops (dump_on_oops=1), DIR/NAME.oopsN.vmcore is written and the
+ * guest resumed. Exit codes: hvdump-cli.h.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "hv-qemu-args.h"
+#include "hvdump_desc.h"
 #include "hvdump-cli.h"
 
 #define START_TIMEOUT_MS 60000
@@ -125,14 +128,39 @@ static HvQmp *connect_when_up(const char *sock, Child *c, GError **error)
 	}
 }
 
-static int capture_panic(HvQmp *qmp, const char *path, gboolean force, gboolean verbose)
+/* Captures the stopped guest. A panic is written to DIR/NAME.vmcore; an
+ * oops whose guest asked for a dump (hvdump_guest dump_on_oops=1) to
+ * DIR/NAME.oopsN.vmcore, after which the guest is resumed (*resumed_ret). */
+static int capture_event(HvQmp *qmp, const char *dir, const char *name, gboolean force,
+			 gboolean verbose, guint *oops_dumps, gboolean *resumed_ret)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HvOutput) out = hv_output_open(path, force, &error);
 	HvCaptureOptions opt = { .qmp_timeout_ms = HV_QMP_TIMEOUT_MS, .verbose = verbose };
+	g_autoptr(HvCapture) c = hv_capture_new(qmp, &opt, &error);
+	g_autoptr(HvOutput) out = NULL;
+	g_autofree char *path = NULL;
+	const HvDescriptor *d;
 	HvCaptureResult res = { 0 };
+	gboolean oops;
 
-	if (out == NULL || !hv_capture(qmp, out, &opt, &res, &error)) {
+	*resumed_ret = FALSE;
+	if (c == NULL) {
+		hv_cli_error("run: capture failed: %s", error->message);
+		return HV_EXIT_CAPTURE_FAILED;
+	}
+	d = hv_capture_get_descriptor(c);
+	oops = d != NULL && d->event == HVDUMP_EVENT_OOPS && (d->flags & HVDUMP_F_DUMP_REQUEST);
+	if (oops) {
+		g_autofree char *f = g_strdup_printf("%s.oops%u.vmcore", name, *oops_dumps + 1);
+
+		path = g_build_filename(dir, f, NULL);
+	} else {
+		g_autofree char *f = g_strconcat(name, ".vmcore", NULL);
+
+		path = g_build_filename(dir, f, NULL);
+	}
+	out = hv_output_open(path, force, &error);
+	if (out == NULL || !hv_capture_write(c, out, &res, &error)) {
 		hv_cli_error("run: capture failed: %s", error->message);
 		hv_capture_result_clear(&res);
 		return HV_EXIT_CAPTURE_FAILED;
@@ -141,7 +169,16 @@ static int capture_panic(HvQmp *qmp, const char *path, gboolean force, gboolean 
 	printf("vmcore: %s\n", path);
 	fflush(stdout);
 	hv_capture_result_clear(&res);
-	return HV_EXIT_PANIC;
+	if (!oops)
+		return HV_EXIT_PANIC;
+	(*oops_dumps)++;
+	if (!hv_vm_resume(qmp, HV_QMP_TIMEOUT_MS, &error)) {
+		hv_cli_error("run: resuming the guest after its oops dump: %s", error->message);
+		return HV_EXIT_CAPTURE_FAILED;
+	}
+	hv_cli_info("oops dump written; guest resumed");
+	*resumed_ret = TRUE;
+	return HV_EXIT_OK;
 }
 
 int hv_cmd_run(int argc, char **argv)
@@ -164,9 +201,11 @@ int hv_cmd_run(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HvQmp) qmp = NULL;
 	g_auto(GStrv) qemu_argv = NULL;
-	g_autofree char *rundir = NULL, *sock = NULL, *path = NULL, *fname = NULL;
+	g_autofree char *rundir = NULL, *sock = NULL, *path = NULL, *fname = NULL, *safe = NULL;
 	char **user_argv = NULL;
 	int own_argc = argc, i, rc = HV_EXIT_FAILURE;
+	guint oops_dumps = 0;
+	gboolean resumed;
 	gint64 deadline = -1;
 	struct sigaction sa = { 0 };
 	Child child = { 0 };
@@ -180,7 +219,8 @@ int hv_cmd_run(int argc, char **argv)
 	}
 	g_option_context_set_summary(ctx, "Run QEMU; when the guest kernel panics, write DIR/NAME.vmcore.\n"
 				     "Exit: 0 guest ended normally, 1 QEMU failed, 2 usage, 3 panic captured,\n"
-				     "4 panic but capture failed, 5 --timeout expired.");
+				     "4 panic but capture failed, 5 --timeout expired,\n"
+				     "6 guest ended normally after oops dumps (hvdump_guest dump_on_oops=1).");
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	if (!g_option_context_parse(ctx, &own_argc, &argv, &error)) {
 		hv_cli_error("run: %s", error->message);
@@ -207,11 +247,8 @@ int hv_cmd_run(int argc, char **argv)
 
 		name = g_date_time_format(now, "guest-%Y%m%d-%H%M%S");
 	}
-	{
-		g_autofree char *safe = sanitize(name);
-
-		fname = g_strconcat(safe, ".vmcore", NULL);
-	}
+	safe = sanitize(name);
+	fname = g_strconcat(safe, ".vmcore", NULL);
 	path = g_build_filename(out_dir, fname, NULL);
 	if (!force && g_file_test(path, G_FILE_TEST_EXISTS)) {
 		hv_cli_error("run: %s already exists (use --force, --name or --out)", path);
@@ -266,9 +303,12 @@ int hv_cmd_run(int argc, char **argv)
 		if (status != NULL && strcmp(status, "guest-panicked") == 0) {
 			json_object_put(st);
 			hv_cli_info("guest panicked");
-			rc = capture_panic(qmp, path, force, verbose);
-			child_stop(&child, qmp);
-			goto out;
+			rc = capture_event(qmp, out_dir, safe, force, verbose, &oops_dumps, &resumed);
+			if (!resumed) {
+				child_stop(&child, qmp);
+				goto out;
+			}
+			st = NULL;
 		}
 		if (st != NULL)
 			json_object_put(st);
@@ -305,16 +345,19 @@ int hv_cmd_run(int argc, char **argv)
 		}
 		if (g_strcmp0(hv_json_get_string(ev, "event"), "GUEST_PANICKED") == 0) {
 			json_object_put(ev);
-			hv_cli_info("guest panicked");
-			rc = capture_panic(qmp, path, force, verbose);
-			child_stop(&child, qmp);
-			goto out;
+			hv_cli_info("guest signalled a panic");
+			rc = capture_event(qmp, out_dir, safe, force, verbose, &oops_dumps, &resumed);
+			if (!resumed) {
+				child_stop(&child, qmp);
+				goto out;
+			}
+			continue;
 		}
 		json_object_put(ev);
 	}
 	/* QEMU ended on its own */
 	if (WIFEXITED(child.status) && WEXITSTATUS(child.status) == 0) {
-		rc = HV_EXIT_OK;
+		rc = oops_dumps > 0 ? HV_EXIT_OOPS : HV_EXIT_OK;
 	} else {
 		hv_cli_error("run: QEMU exited with %s %d",
 			     WIFEXITED(child.status) ? "status" : "signal",

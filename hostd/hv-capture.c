@@ -47,64 +47,134 @@ static char *hmp_text(HvQmp *qmp, const char *cmd, int timeout_ms, GError **erro
 	return t;
 }
 
-gboolean hv_capture(HvQmp *qmp, HvOutput *out, const HvCaptureOptions *opt,
-		    HvCaptureResult *res, GError **error)
-{
-	gint64 t0 = g_get_monotonic_time();
-	g_autofree char *regs_text = NULL, *mtree_text = NULL, *vmci = NULL;
-	g_autoptr(GArray) cpus = NULL, ram_map = NULL;
-	g_autoptr(HvGuestMem) mem = NULL;
-	g_autoptr(GByteArray) notes = g_byte_array_new();
-	g_autoptr(GArray) loads = g_array_new(FALSE, TRUE, sizeof(HvElfLoad));
-	g_autofree guint *range_of_load = NULL;
+struct HvCapture {
+	gint64 t0;
+	HvCaptureOptions opt;
+	GArray *cpus;
+	HvGuestMem *mem;
+	HvDescriptor desc;
+	gboolean has_desc;
 	HvKernelInfo ki;
-	ExtentIter it;
-	guint i, nranges;
-	gboolean ok = FALSE;
+	GPtrArray *warnings;
+};
 
-	memset(res, 0, sizeof(*res));
-	res->warnings = g_ptr_array_new_with_free_func(g_free);
+void hv_capture_free(HvCapture *c)
+{
+	if (c == NULL)
+		return;
+	if (c->cpus != NULL)
+		g_array_unref(c->cpus);
+	hv_guestmem_free(c->mem);
+	hv_kernel_info_clear(&c->ki);
+	g_ptr_array_unref(c->warnings);
+	g_free(c);
+}
+
+HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **error)
+{
+	g_autoptr(HvCapture) c = g_new0(HvCapture, 1);
+	g_autofree char *regs_text = NULL, *mtree_text = NULL;
+	g_autoptr(GArray) ram_map = NULL;
+	guint i;
+
+	c->t0 = g_get_monotonic_time();
+	c->opt = *opt;
+	c->warnings = g_ptr_array_new_with_free_func(g_free);
 	/* RAM first: an unreadable backend is the error users must fix first */
 	mtree_text = hmp_text(qmp, "info mtree -f", opt->qmp_timeout_ms, error);
 	if (mtree_text == NULL)
-		return FALSE;
+		return NULL;
 	ram_map = hv_parse_mtree(mtree_text, strlen(mtree_text), error);
 	if (ram_map == NULL)
-		return FALSE;
-	mem = hv_guestmem_open(qmp, ram_map, error);
-	if (mem == NULL)
-		return FALSE;
+		return NULL;
+	c->mem = hv_guestmem_open(qmp, ram_map, error);
+	if (c->mem == NULL)
+		return NULL;
 	regs_text = hmp_text(qmp, "info registers -a", opt->qmp_timeout_ms, error);
 	if (regs_text == NULL)
-		return FALSE;
-	cpus = hv_parse_registers(regs_text, strlen(regs_text), error);
-	if (cpus == NULL)
-		return FALSE;
-	if (!hv_kernel_discover(mem, cpus, opt->vmcoreinfo_paddr, &ki, error))
-		return FALSE;
-	for (i = 0; i < ki.warnings->len; i++)
-		g_ptr_array_add(res->warnings, g_strdup(g_ptr_array_index(ki.warnings, i)));
+		return NULL;
+	c->cpus = hv_parse_registers(regs_text, strlen(regs_text), error);
+	if (c->cpus == NULL)
+		return NULL;
+	c->has_desc = hv_descriptor_find(c->mem, c->cpus, &c->desc, c->warnings);
+	if (!hv_kernel_discover(c->mem, c->cpus,
+				c->has_desc && c->desc.has_vmcoreinfo ? c->desc.vmcoreinfo_paddr :
+				opt->vmcoreinfo_paddr, &c->ki, error))
+		return NULL;
+	for (i = 0; i < c->ki.warnings->len; i++)
+		g_ptr_array_add(c->warnings, g_strdup(g_ptr_array_index(c->ki.warnings, i)));
+	return g_steal_pointer(&c);
+}
+
+const HvDescriptor *hv_capture_get_descriptor(HvCapture *c)
+{
+	return c->has_desc ? &c->desc : NULL;
+}
+
+static char *vmcoreinfo_text(HvCapture *c)
+{
+	g_autoptr(GPtrArray) extra = g_ptr_array_new_with_free_func(g_free);
+	guint i;
+
+	for (i = 0; c->opt.vmcoreinfo_extra != NULL && c->opt.vmcoreinfo_extra[i] != NULL; i++)
+		g_ptr_array_add(extra, g_strdup(c->opt.vmcoreinfo_extra[i]));
+	if (c->has_desc && c->desc.event != 0) {
+		/* crash's `sys` DATE comes from CRASHTIME */
+		g_ptr_array_add(extra, g_strdup_printf("CRASHTIME=%" G_GUINT64_FORMAT,
+						       c->desc.event_time));
+		g_ptr_array_add(extra, g_strdup_printf("HVDUMP_EVENT=%s",
+						       hv_descriptor_event_name(c->desc.event)));
+		if (c->desc.message[0] != '\0')
+			g_ptr_array_add(extra, g_strdup_printf("HVDUMP_MESSAGE=%s", c->desc.message));
+	}
+	g_ptr_array_add(extra, NULL);
+	return hv_vmcoreinfo_text_with(&c->ki.vi, (const char *const *)extra->pdata);
+}
+
+gboolean hv_capture_write(HvCapture *c, HvOutput *out, HvCaptureResult *res, GError **error)
+{
+	g_autoptr(GByteArray) notes = g_byte_array_new();
+	g_autoptr(GArray) loads = g_array_new(FALSE, TRUE, sizeof(HvElfLoad));
+	g_autofree guint *range_of_load = NULL;
+	const HvKernelInfo *ki = &c->ki;
+	ExtentIter it;
+	guint i, nranges;
+
+	memset(res, 0, sizeof(*res));
+	res->warnings = g_ptr_array_new_with_free_func(g_free);
+	for (i = 0; i < c->warnings->len; i++)
+		g_ptr_array_add(res->warnings, g_strdup(g_ptr_array_index(c->warnings, i)));
 
 	/* notes: all PRSTATUS, then all QEMU CPU states (QEMU's order), then VMCOREINFO */
-	for (i = 0; i < cpus->len; i++)
-		hv_note_append_prstatus(notes, &g_array_index(cpus, HvVcpuRegs, i), i + 1);
-	for (i = 0; i < cpus->len; i++)
-		hv_note_append_qemu_cpustate(notes, &g_array_index(cpus, HvVcpuRegs, i));
-	if (ki.found) {
-		vmci = hv_vmcoreinfo_text_with(&ki.vi, opt->vmcoreinfo_extra);
+	for (i = 0; i < c->cpus->len; i++) {
+		const HvVcpuRegs *r = &g_array_index(c->cpus, HvVcpuRegs, i);
+
+		/* the event CPU's registers as the module saved them (the faulting
+		 * context of an oops, or panic()'s), as kdump records them */
+		if (c->has_desc && c->desc.has_prstatus && c->desc.event_cpu == r->index)
+			hv_note_append(notes, "CORE", 1 /* NT_PRSTATUS */, c->desc.prstatus,
+				       sizeof(c->desc.prstatus));
+		else
+			hv_note_append_prstatus(notes, r, i + 1);
+	}
+	for (i = 0; i < c->cpus->len; i++)
+		hv_note_append_qemu_cpustate(notes, &g_array_index(c->cpus, HvVcpuRegs, i));
+	if (ki->found) {
+		g_autofree char *vmci = vmcoreinfo_text(c);
+
 		hv_note_append(notes, "VMCOREINFO", 0, vmci, strlen(vmci));
 	}
 
 	/* segments: the kernel image by virtual address first (as kexec lays out
 	 * /proc/vmcore), then every RAM range, by GPA and direct-map address */
-	nranges = hv_guestmem_n_ranges(mem);
+	nranges = hv_guestmem_n_ranges(c->mem);
 	range_of_load = g_new0(guint, nranges + 1);
-	if (ki.found && ki.has_kimage) {
-		HvElfLoad k = { .paddr = ki.kimage_paddr, .vaddr = ki.kimage_vaddr,
-				.size = ki.kimage_size, .alias = -1 };
+	if (ki->found && ki->has_kimage) {
+		HvElfLoad k = { .paddr = ki->kimage_paddr, .vaddr = ki->kimage_vaddr,
+				.size = ki->kimage_size, .alias = -1 };
 
 		for (i = 0; i < nranges; i++) {
-			const HvGuestRange *r = hv_guestmem_range(mem, i);
+			const HvGuestRange *r = hv_guestmem_range(c->mem, i);
 
 			if (k.paddr >= r->gpa && k.paddr - r->gpa < r->size) {
 				k.alias = (int)(i + 1);
@@ -115,38 +185,48 @@ gboolean hv_capture(HvQmp *qmp, HvOutput *out, const HvCaptureOptions *opt,
 			g_array_append_val(loads, k);
 	}
 	for (i = 0; i < nranges; i++) {
-		const HvGuestRange *r = hv_guestmem_range(mem, i);
+		const HvGuestRange *r = hv_guestmem_range(c->mem, i);
 		HvElfLoad l = { .paddr = r->gpa, .size = r->size, .alias = -1 };
 
-		if (ki.found && ki.has_direct_map)
-			l.vaddr = ki.page_offset_base + r->gpa;
+		if (ki->found && ki->has_direct_map)
+			l.vaddr = ki->page_offset_base + r->gpa;
 		range_of_load[loads->len] = i;
 		g_array_append_val(loads, l);
 	}
-	it.mem = mem;
+	it.mem = c->mem;
 	it.range_of_load = range_of_load;
 	it.cursor = 0;
 	it.current = G_MAXUINT;
 	if (!hv_elfcore_write(out, notes, (HvElfLoad *)loads->data, loads->len, next_extent, &it,
 			      &res->stats, error))
-		goto done;
+		return FALSE;
 	if (!hv_output_commit(out, error))
-		goto done;
+		return FALSE;
 
-	res->ncpus = cpus->len;
-	res->ram_bytes = hv_guestmem_total(mem);
-	res->vmcoreinfo = ki.found;
-	res->vmcoreinfo_verified = ki.verified;
-	res->vmcoreinfo_paddr = ki.note_paddr;
-	res->kimage_segment = ki.has_kimage;
-	res->direct_map = ki.has_direct_map;
-	if (ki.found)
-		g_strlcpy(res->osrelease, ki.vi.osrelease, sizeof(res->osrelease));
-	res->seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
-	ok = TRUE;
-done:
-	hv_kernel_info_clear(&ki);
-	return ok;
+	res->ncpus = c->cpus->len;
+	res->ram_bytes = hv_guestmem_total(c->mem);
+	res->vmcoreinfo = ki->found;
+	res->vmcoreinfo_verified = ki->verified;
+	res->vmcoreinfo_paddr = ki->note_paddr;
+	res->kimage_segment = ki->has_kimage;
+	res->direct_map = ki->has_direct_map;
+	res->has_desc = c->has_desc;
+	res->desc = c->desc;
+	if (ki->found)
+		g_strlcpy(res->osrelease, ki->vi.osrelease, sizeof(res->osrelease));
+	res->seconds = (double)(g_get_monotonic_time() - c->t0) / 1e6;
+	return TRUE;
+}
+
+gboolean hv_capture(HvQmp *qmp, HvOutput *out, const HvCaptureOptions *opt,
+		    HvCaptureResult *res, GError **error)
+{
+	g_autoptr(HvCapture) c = hv_capture_new(qmp, opt, error);
+
+	memset(res, 0, sizeof(*res));
+	if (c == NULL)
+		return FALSE;
+	return hv_capture_write(c, out, res, error);
 }
 
 gboolean hv_vm_pause(HvQmp *qmp, int timeout_ms, gboolean *was_running_ret,

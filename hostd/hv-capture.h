@@ -8,6 +8,7 @@
 
 #include <glib.h>
 
+#include "hv-descriptor.h"
 #include "hv-elfcore.h"
 #include "hv-output.h"
 #include "hv-qmp.h"
@@ -32,12 +33,24 @@ typedef struct {
 	char osrelease[65];
 	gboolean kimage_segment;
 	gboolean direct_map;
+	HvDescriptor desc;          /* the guest module's, when found */
+	gboolean has_desc;
 	GPtrArray *warnings;        /* char* */
 } HvCaptureResult;
 
 void hv_capture_result_clear(HvCaptureResult *res);
 
-/* Writes the dump into out (opened by the caller) and commits it. */
+/* A capture in two steps: read machine state, guest RAM, the module's
+ * descriptor and kernel metadata; then write. Callers that name the dump
+ * after what happened (hvdump run) look at the descriptor in between. */
+typedef struct HvCapture HvCapture;
+HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **error);
+const HvDescriptor *hv_capture_get_descriptor(HvCapture *c);
+gboolean hv_capture_write(HvCapture *c, HvOutput *out, HvCaptureResult *res, GError **error);
+void hv_capture_free(HvCapture *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvCapture, hv_capture_free)
+
+/* Both steps: writes the dump into out (opened by the caller), commits it. */
 gboolean hv_capture(HvQmp *qmp, HvOutput *out, const HvCaptureOptions *opt,
 		    HvCaptureResult *res, GError **error);
 

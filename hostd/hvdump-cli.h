@@ -13,6 +13,7 @@ enum {
 	HV_EXIT_PANIC = 3,        /* run: guest panicked, vmcore written */
 	HV_EXIT_CAPTURE_FAILED = 4, /* run: guest panicked, capture failed */
 	HV_EXIT_TIMEOUT = 5,      /* run: --timeout expired */
+	HV_EXIT_OOPS = 6,         /* run: guest ended normally after oops dumps */
 };
 
 #define HV_QMP_TIMEOUT_MS 30000

@@ -52,11 +52,25 @@ void hv_cli_report(const char *path, const HvCaptureResult *res, gboolean verbos
 
 	for (i = 0; res->warnings != NULL && i < res->warnings->len; i++)
 		hv_cli_info("warning: %s", (const char *)g_ptr_array_index(res->warnings, i));
+	if (verbose && res->has_desc)
+		hv_cli_info("guest module descriptor at 0x%" G_GINT64_MODIFIER "x (%s)", res->desc.paddr,
+			    res->desc.source == HV_DESC_FROM_REGISTERS ?
+			    "from the signalling vCPU's registers, no scan" : "found by scan");
 	if (verbose && res->vmcoreinfo)
-		hv_cli_info("VMCOREINFO at guest-physical 0x%" G_GINT64_MODIFIER "x (%s, found by %s)",
+		hv_cli_info("VMCOREINFO at guest-physical 0x%" G_GINT64_MODIFIER "x (%s, %s)",
 			    res->vmcoreinfo_paddr,
 			    res->vmcoreinfo_verified ? "verified against page tables" : "unverified",
-			    "scan");
+			    res->has_desc && res->desc.has_vmcoreinfo &&
+			    res->desc.vmcoreinfo_paddr == res->vmcoreinfo_paddr ?
+			    "address from the descriptor" : "found by scan");
+	if (res->has_desc && res->desc.event != 0) {
+		g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc((gint64)MIN(res->desc.event_time,
+									    (guint64)G_MAXINT32));
+		g_autofree char *ts = t ? g_date_time_format_iso8601(t) : g_strdup("?");
+
+		hv_cli_info("guest %s on CPU %u at %s: %s", hv_descriptor_event_name(res->desc.event),
+			    res->desc.event_cpu, ts, res->desc.message);
+	}
 	hv_cli_info("wrote %s: %u vCPUs, %" G_GUINT64_FORMAT " MiB RAM, %" G_GUINT64_FORMAT
 		    " MiB of data, kernel %s, %.2f s",
 		    path, res->ncpus, res->ram_bytes >> 20, res->stats.bytes_written >> 20,

@@ -10,8 +10,8 @@ out=${HVDUMP_DEMO_DIR:-/var/tmp/hvdump-demo}
 
 echo "== setting up (packages, guest kernel, debug vmlinux, initramfs)"
 eval "$(bash tests/guest/setup.sh --print-env)"
-[ -f build/build.ninja ] || meson setup build >/dev/null
-meson compile -C build >/dev/null
+export HVDUMP_KVER HVDUMP_KHEADERS HVDUMP_INITRD
+bash tests/guest/build.sh >/dev/null 2>&1 || bash tests/guest/build.sh
 mkdir -p "$out"
 
 echo "== booting the demo guest (Debian $HVDUMP_KVER under QEMU ${HVDUMP_ACCEL:-tcg}); it panics itself"

@@ -18,10 +18,7 @@ env_out=$(bash tests/guest/setup.sh --print-env) || fail_setup "tests/guest/setu
 eval "$env_out"
 export HVDUMP_KVER HVDUMP_KERNEL HVDUMP_VMLINUX HVDUMP_INITRD HVDUMP_KHEADERS
 
-if [ ! -f build/build.ninja ]; then
-	meson setup build -Dwerror=true >&2 || fail_setup "meson setup build"
-fi
-meson compile -C build >&2 || fail_setup "build failed"
+bash tests/guest/build.sh || fail_setup "build failed (tests/guest/build.sh)"
 if [ ! -f build-fuzz/build.ninja ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Dwerror=true >&2 || fail_setup "meson setup build-fuzz"
 fi

@@ -24,9 +24,9 @@ TAP_RE = re.compile(r"^(not ok|ok)\b\s*\d*\s*-?\s*(.*?)(?:\s+#\s*(SKIP|TODO)\b(.
 
 
 def programs():
-    for t in ["qmp", "machine", "kernel", "elfcore", "qemu-args"]:
+    for t in ["qmp", "machine", "kernel", "elfcore", "qemu-args", "descriptor"]:
         yield ("unit/" + t, [os.path.join(BUILD, "tests", "test-" + t), "--tap"], 300, True)
-    for t in ["registers", "mtree", "vmcoreinfo", "qmp", "kernel"]:
+    for t in ["registers", "mtree", "vmcoreinfo", "qmp", "kernel", "descriptor"]:
         yield ("fuzz/" + t, ["FUZZ", t], FUZZ_SECONDS + 120, False)
     for t in ["test_panic", "test_live_dump", "test_errors", "test_q35_big"]:
         yield ("e2e/" + t, ["/usr/bin/python3", os.path.join(ROOT, "tests", "e2e", t + ".py")],

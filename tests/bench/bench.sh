@@ -6,8 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 eval "$(bash tests/guest/setup.sh --print-env)"
-export HVDUMP_KVER HVDUMP_KERNEL HVDUMP_VMLINUX HVDUMP_INITRD
-[ -f build/build.ninja ] || meson setup build >/dev/null
-meson compile -C build >/dev/null
+export HVDUMP_KVER HVDUMP_KERNEL HVDUMP_VMLINUX HVDUMP_INITRD HVDUMP_KHEADERS
+bash tests/guest/build.sh
 export HVDUMP_BIN=$root/build/hostd/hvdump
 exec /usr/bin/python3 tests/bench/bench.py "$@"

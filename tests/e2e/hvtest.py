@@ -122,7 +122,8 @@ class Guest:
                 "-machine", machine, "-m", mem, "-smp", str(smp), "-display", "none",
                 "-no-reboot", "-serial", "file:" + self.log,
                 "-qmp", "unix:%s,server=on,wait=off" % self.test_sock,
-                "-qmp", "unix:%s,server=on,wait=off" % self.sock, "-device", "pvpanic"]
+                "-qmp", "unix:%s,server=on,wait=off" % self.sock, "-device", "pvpanic",
+                "-action", "panic=pause"]
         if backend_file:
             args += ["-object", "memory-backend-file,id=mem0,size=%s,share=on,mem-path=%s"
                      % (mem, backend_file), "-machine", "memory-backend=mem0"]

@@ -5,7 +5,13 @@
 # It carries Debian's own pvpanic.ko + pvpanic-mmio.ko and any EXTRA modules; its /init is
 # driven by the kernel command line:
 #   hvdump.modules=a,b   insmod /lib/modules/a.ko then b.ko (names without .ko;
-#                        default pvpanic,pvpanic-mmio; "none" loads nothing)
+#                        default pvpanic,pvpanic-mmio; "none" loads nothing);
+#                        "a.param=value" words on the command line are passed
+#                        to insmod of a, as modprobe would
+#   hvdump.action=null|bug  oops through /proc/hvdump_crashtest in a child
+#                        process, print HVDUMP-SURVIVED, tick 3 times, power off
+#   hvdump.action=modloop   insmod/rmmod hvdump_guest 50 times, report Slab and
+#                        sysfs, then load pvpanic + pvpanic-mmio and panic
 #   hvdump.action=sysrq  panic through /proc/sysrq-trigger (the default)
 #   hvdump.action=tick   stay up, print "HVDUMP-TICK n" every second
 #   hvdump.action=poweroff  power off cleanly
@@ -50,9 +56,24 @@ arg() {
 	done
 	echo "$2"
 }
+params() {
+	p=$(echo "$1" | tr '-' '_')
+	for w in $(cat /proc/cmdline); do
+		case "$w" in "$p."*=*) echo "${w#*.}" ;; esac
+	done
+}
+slab() { sed -n 's/^Slab: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+tick() {
+	n=0
+	while [ -z "$1" ] || [ $n -lt "$1" ]; do
+		n=$((n + 1))
+		echo "HVDUMP-TICK $n"
+		sleep 1
+	done
+}
 for m in $(arg hvdump.modules "pvpanic,pvpanic-mmio" | tr ',' ' '); do
 	[ "$m" = none ] && continue
-	if insmod "/lib/modules/$m.ko"; then
+	if insmod "/lib/modules/$m.ko" $(params "$m"); then
 		echo "HVDUMP-MODULE-LOADED $m"
 	else
 		echo "HVDUMP-MODULE-FAILED $m"
@@ -63,18 +84,37 @@ if [ "$fill" -gt 0 ] 2>/dev/null; then
 	dd if=/dev/zero bs=1M count="$fill" 2>/dev/null | tr '\000' 'h' >/fill
 	echo "HVDUMP-FILLED $fill"
 fi
+for f in /sys/kernel/hvdump/*; do
+	[ -e "$f" ] && echo "HVDUMP-SYSFS ${f##*/}=$(cat "$f")"
+done
 echo "HVDUMP-GUEST-READY"
 case "$(arg hvdump.action sysrq)" in
 sysrq)
 	echo c >/proc/sysrq-trigger
 	;;
 tick)
-	n=0
-	while :; do
-		n=$((n + 1))
-		echo "HVDUMP-TICK $n"
-		sleep 1
+	tick ""
+	;;
+null | bug)
+	insmod /lib/modules/hvdump_crashtest.ko
+	sh -c "echo $(arg hvdump.action) >/proc/hvdump_crashtest"
+	echo "HVDUMP-SURVIVED $?"
+	tick 3
+	poweroff -f
+	;;
+modloop)
+	before=$(slab)
+	ok=0
+	i=0
+	while [ $i -lt 50 ]; do
+		i=$((i + 1))
+		insmod /lib/modules/hvdump_guest.ko && rmmod hvdump_guest && ok=$((ok + 1))
 	done
+	sleep 2
+	echo "HVDUMP-MODLOOP cycles=$ok slab_before=$before slab_after=$(slab) sysfs=$([ -e /sys/kernel/hvdump ] && echo present || echo gone)"
+	insmod /lib/modules/pvpanic.ko
+	insmod /lib/modules/pvpanic-mmio.ko
+	echo c >/proc/sysrq-trigger
 	;;
 poweroff)
 	poweroff -f

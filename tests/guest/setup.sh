@@ -7,7 +7,7 @@
 #   * the guest kernel ABI, resolved from apt at run time (never hard-coded);
 #   * the debug vmlinux of that kernel, extracted alone from the -dbg .deb and
 #     cached under $HVDUMP_CACHE (default ~/.cache/hvdump);
-#   * the busybox test initramfs (tests/guest/mkinitramfs.sh).
+#   (the busybox test initramfs is built after the modules: tests/guest/build.sh).
 #
 # Prints shell assignments on stdout when called with --print-env, so callers
 # can `eval "$(tests/guest/setup.sh --print-env)"`.
@@ -87,9 +87,7 @@ if [ ! -s "$vmlinux" ]; then
 	trap - EXIT
 fi
 
-# The busybox initramfs (rebuilt when its inputs change).
 initrd=$cache/$kver/initramfs.cpio.gz
-"$here/mkinitramfs.sh" "$kver" "$initrd" >&2
 
 if [ $print_env = 1 ]; then
 	printf 'HVDUMP_KVER=%q\nHVDUMP_KERNEL=%q\nHVDUMP_VMLINUX=%q\nHVDUMP_INITRD=%q\nHVDUMP_KHEADERS=%q\n' \

@@ -1,0 +1,51 @@
+/* hv-descriptor.h — the hvdump_guest module's descriptor, read from guest RAM.
+ *
+ * Owns: finding it (from the registers of the vCPU that signalled the panic
+ * — O(1) — else a bounded page scan) and validating it as hostile input:
+ * magic, version, size, zlib crc32, self address, bounded lengths and
+ * indexes, message sanitised to printable ASCII. Layout:
+ * guest-module/hvdump_desc.h.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "hv-guestmem.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+	HV_DESC_NOT_FOUND,
+	HV_DESC_FROM_REGISTERS,   /* the signalling vCPU's RDI/RSI */
+	HV_DESC_FROM_SCAN,
+} HvDescriptorSource;
+
+typedef struct {
+	guint64 paddr;
+	HvDescriptorSource source;
+	guint source_cpu;          /* vCPU whose registers pointed at it */
+	guint32 flags;
+	gboolean has_vmcoreinfo;
+	guint64 vmcoreinfo_paddr;
+	guint32 vmcoreinfo_size;
+	guint32 event;             /* HVDUMP_EVENT_* */
+	guint32 event_cpu;
+	guint64 event_time;
+	guint32 event_count;
+	char message[257];         /* printable ASCII only */
+	gboolean has_prstatus;
+	guint8 prstatus[336];
+} HvDescriptor;
+
+/* Validates a descriptor image read from guest-physical paddr. */
+gboolean hv_descriptor_parse(const guint8 *buf, gsize len, guint64 paddr, HvDescriptor *d,
+			     GError **error);
+
+/* Finds and validates the descriptor. Returns FALSE when there is none
+ * usable; reasons go to warnings (char*) when a candidate was rejected. */
+gboolean hv_descriptor_find(HvGuestMem *mem, GArray *cpus, HvDescriptor *d,
+			    GPtrArray *warnings);
+
+const char *hv_descriptor_event_name(guint32 event);
+
+G_END_DECLS
