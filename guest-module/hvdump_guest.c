@@ -36,7 +36,9 @@
 #include <linux/string.h>
 #include <linux/sysfs.h>
 #include <linux/timekeeping.h>
-#include <linux/version.h>
+#if __has_include("linux/vmcore_info.h")
+#include <linux/vmcore_info.h>	/* VMCOREINFO moved out of crash_core.h in 6.9 */
+#endif
 #include <asm/msr.h>
 #include <asm/segment.h>
 
@@ -124,15 +126,18 @@ static void record_event(u32 event, struct pt_regs *regs, const char *msg)
 			desc->message_len = sizeof(desc->message) - 1;
 	}
 	if (!regs) {
-		crash_setup_regs(&now, NULL);
+		/* enough for an unwinder to start here (crash_setup_regs() trips objtool on 6.12) */
+		memset(&now, 0, sizeof(now));
+		now.ip = _THIS_IP_;
+		now.sp = current_stack_pointer;
+		now.bp = (unsigned long)__builtin_frame_address(0);
+		now.cs = __KERNEL_CS;
+		now.ss = __KERNEL_DS;
+		now.flags = arch_local_save_flags();
 		regs = &now;
 	}
 	memset(&prstatus, 0, sizeof(prstatus));
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 19, 0)
 	prstatus.common.pr_pid = current->pid;
-#else
-	prstatus.pr_pid = current->pid;
-#endif
 	copy_elf_regs(&prstatus.pr_reg, regs);
 	memcpy(desc->prstatus, &prstatus, sizeof(desc->prstatus));
 	desc->flags |= HVDUMP_F_PRSTATUS;
@@ -342,7 +347,8 @@ static void fw_cfg_setup(void)
 		goto out;
 	fw_cfg_read(sel, &cur, sizeof(cur), true);
 	if (le16_to_cpu(cur.guest_format) != 0) {
-		published = "by-kernel";
+		/* the kernel's qemu_fw_cfg driver, or an earlier load of ours */
+		published = "already";
 		goto out;
 	}
 	if (le16_to_cpu(cur.host_format) != FW_CFG_VMCOREINFO_FORMAT_ELF)
@@ -452,6 +458,8 @@ static void hvdump_cleanup(void)
 		pci_iounmap(pv_pci, pv_mmio);
 	if (pv_pci)
 		pci_dev_put(pv_pci);
+	/* a stale descriptor must not be found by a later scan */
+	memzero_explicit(desc, sizeof(*desc));
 	free_page((unsigned long)desc);
 }
 

@@ -52,7 +52,7 @@ void hv_cli_report(const char *path, const HvCaptureResult *res, gboolean verbos
 
 	for (i = 0; res->warnings != NULL && i < res->warnings->len; i++)
 		hv_cli_info("warning: %s", (const char *)g_ptr_array_index(res->warnings, i));
-	if (verbose && res->has_desc)
+	if (res->has_desc)
 		hv_cli_info("guest module descriptor at 0x%" G_GINT64_MODIFIER "x (%s)", res->desc.paddr,
 			    res->desc.source == HV_DESC_FROM_REGISTERS ?
 			    "from the signalling vCPU's registers, no scan" : "found by scan");

@@ -16,7 +16,7 @@ fail_setup() {
 
 env_out=$(bash tests/guest/setup.sh --print-env) || fail_setup "tests/guest/setup.sh failed"
 eval "$env_out"
-export HVDUMP_KVER HVDUMP_KERNEL HVDUMP_VMLINUX HVDUMP_INITRD HVDUMP_KHEADERS
+export HVDUMP_KVER HVDUMP_KERNEL HVDUMP_VMLINUX HVDUMP_INITRD HVDUMP_KHEADERS HVDUMP_CHECKPATCH HVDUMP_KHEADERS_612
 
 bash tests/guest/build.sh || fail_setup "build failed (tests/guest/build.sh)"
 if [ ! -f build-fuzz/build.ninja ]; then

@@ -28,7 +28,8 @@ def programs():
         yield ("unit/" + t, [os.path.join(BUILD, "tests", "test-" + t), "--tap"], 300, True)
     for t in ["registers", "mtree", "vmcoreinfo", "qmp", "kernel", "descriptor"]:
         yield ("fuzz/" + t, ["FUZZ", t], FUZZ_SECONDS + 120, False)
-    for t in ["test_panic", "test_live_dump", "test_errors", "test_q35_big"]:
+    for t in ["test_module_build", "test_panic", "test_live_dump", "test_errors", "test_q35_big",
+              "test_module"]:
         yield ("e2e/" + t, ["/usr/bin/python3", os.path.join(ROOT, "tests", "e2e", t + ".py")],
                900, True)
 

@@ -123,7 +123,7 @@ class Guest:
                 "-no-reboot", "-serial", "file:" + self.log,
                 "-qmp", "unix:%s,server=on,wait=off" % self.test_sock,
                 "-qmp", "unix:%s,server=on,wait=off" % self.sock, "-device", "pvpanic",
-                "-action", "panic=pause"]
+                "-device", "vmcoreinfo", "-action", "panic=pause"]
         if backend_file:
             args += ["-object", "memory-backend-file,id=mem0,size=%s,share=on,mem-path=%s"
                      % (mem, backend_file), "-machine", "memory-backend=mem0"]
@@ -141,6 +141,32 @@ class Guest:
                 raise RuntimeError("QEMU did not start: " + open(os.path.join(self.dir, "qemu.err")).read())
             time.sleep(0.05)
         self.qmp = Qmp(self.test_sock)
+
+    def qemu_pid(self):
+        """QEMU's pid (self.proc is the `timeout` wrapper)."""
+        with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+            return int(f.read().split()[0])
+
+    def ram_fd_path(self):
+        """/proc path of QEMU's memfd RAM backend (for tests that play a
+        hostile or broken guest by writing guest RAM directly)."""
+        pid = self.qemu_pid()
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            path = "/proc/%d/fd/%s" % (pid, fd)
+            try:
+                if os.readlink(path).startswith("/memfd:"):
+                    return path
+            except OSError:
+                pass
+        return None
+
+    def wait_status(self, status, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.status() == status:
+                return True
+            time.sleep(0.2)
+        return False
 
     def console(self):
         try:

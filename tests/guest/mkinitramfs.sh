@@ -10,8 +10,9 @@
 #                        to insmod of a, as modprobe would
 #   hvdump.action=null|bug  oops through /proc/hvdump_crashtest in a child
 #                        process, print HVDUMP-SURVIVED, tick 3 times, power off
-#   hvdump.action=modloop   insmod/rmmod hvdump_guest 50 times, report Slab and
-#                        sysfs, then load pvpanic + pvpanic-mmio and panic
+#   hvdump.action=modloop   insmod/rmmod hvdump_crashtest (baseline) then
+#                        hvdump_guest 50 times each, report Slab and sysfs,
+#                        then load pvpanic + pvpanic-mmio and panic
 #   hvdump.action=sysrq  panic through /proc/sysrq-trigger (the default)
 #   hvdump.action=tick   stay up, print "HVDUMP-TICK n" every second
 #   hvdump.action=poweroff  power off cleanly
@@ -103,15 +104,21 @@ null | bug)
 	poweroff -f
 	;;
 modloop)
-	before=$(slab)
-	ok=0
-	i=0
-	while [ $i -lt 50 ]; do
-		i=$((i + 1))
-		insmod /lib/modules/hvdump_guest.ko && rmmod hvdump_guest && ok=$((ok + 1))
-	done
-	sleep 2
-	echo "HVDUMP-MODLOOP cycles=$ok slab_before=$before slab_after=$(slab) sysfs=$([ -e /sys/kernel/hvdump ] && echo present || echo gone)"
+	# baseline: what 50 load/unload cycles of a trivial module cost
+	cycles() {
+		ok=0
+		i=0
+		while [ $i -lt 50 ]; do
+			i=$((i + 1))
+			insmod "/lib/modules/$1.ko" && rmmod "$1" && ok=$((ok + 1))
+		done
+		sleep 2
+	}
+	b0=$(slab)
+	cycles hvdump_crashtest
+	b1=$(slab)
+	cycles hvdump_guest
+	echo "HVDUMP-MODLOOP cycles=$ok baseline_growth=$((b1 - b0)) slab_before=$b1 slab_after=$(slab) sysfs=$([ -e /sys/kernel/hvdump ] && echo present || echo gone)"
 	insmod /lib/modules/pvpanic.ko
 	insmod /lib/modules/pvpanic-mmio.ko
 	echo c >/proc/sysrq-trigger

@@ -72,7 +72,7 @@ mkdir -p "$cache/$kver"
 vmlinux=$cache/$kver/vmlinux
 if [ ! -s "$vmlinux" ]; then
 	log "fetching debug vmlinux for $kver"
-	tmp=$(mktemp -d "$cache/dbg.XXXXXX")
+	tmp=$(mktemp -d /var/tmp/hvdump-dbg.XXXXXX)
 	chown _apt "$tmp" 2>/dev/null || true
 	trap 'rm -rf "$tmp"' EXIT
 	(cd "$tmp" && apt-get download "linux-image-$kver-dbg" >&2) || {
@@ -87,9 +87,39 @@ if [ ! -s "$vmlinux" ]; then
 	trap - EXIT
 fi
 
+# The module must also build for Debian 12's newer kernel line (6.12): its
+# headers, the newest available, resolved at run time.
+kheaders612=$(ls -d /usr/src/linux-headers-6.12.*+deb12-amd64 2>/dev/null | sort -V | tail -1)
+if [ -z "$kheaders612" ]; then
+	pkg612=$(apt-cache search --names-only '^linux-headers-6\.12\.[0-9]+\+deb12-amd64$' | sed 's/ .*//' | sort -V | tail -1)
+	if [ -n "$pkg612" ]; then
+		log "installing $pkg612 (portability build of the guest module)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg612" >&2 || true
+		kheaders612=/usr/src/linux-headers-${pkg612#linux-headers-}
+	fi
+fi
+
+# checkpatch.pl (kernel style of the guest module): only in linux-source's
+# tarball; the three files it needs are extracted once and cached.
+cp_dir=$cache/checkpatch
+if [ ! -s "$cp_dir/checkpatch.pl" ]; then
+	log "fetching checkpatch.pl from linux-source"
+	tmp=$(mktemp -d /var/tmp/hvdump-src.XXXXXX)
+	chown _apt "$tmp" 2>/dev/null || true
+	srcpkg=$(apt-cache depends linux-source 2>/dev/null | sed -n 's/.*Depends: \(linux-source-[0-9.]*\)$/\1/p' | head -1)
+	(cd "$tmp" && apt-get download "${srcpkg:-linux-source-6.1}" >&2)
+	mkdir -p "$tmp/x" "$cp_dir"
+	dpkg-deb --fsys-tarfile "$tmp"/linux-source-*.deb |
+		tar -x -C "$tmp/x" --wildcards './usr/src/linux-source-*.tar.xz'
+	tar -xJf "$tmp"/x/usr/src/linux-source-*.tar.xz -C "$tmp/x" --wildcards \
+		'*/scripts/checkpatch.pl' '*/scripts/spelling.txt' '*/scripts/const_structs.checkpatch'
+	cp "$tmp"/x/linux-source-*/scripts/{checkpatch.pl,spelling.txt,const_structs.checkpatch} "$cp_dir/"
+	rm -rf "$tmp"
+fi
+
 initrd=$cache/$kver/initramfs.cpio.gz
 
 if [ $print_env = 1 ]; then
-	printf 'HVDUMP_KVER=%q\nHVDUMP_KERNEL=%q\nHVDUMP_VMLINUX=%q\nHVDUMP_INITRD=%q\nHVDUMP_KHEADERS=%q\n' \
-		"$kver" "$kimage" "$vmlinux" "$initrd" "$kheaders"
+	printf 'HVDUMP_KVER=%q\nHVDUMP_KERNEL=%q\nHVDUMP_VMLINUX=%q\nHVDUMP_INITRD=%q\nHVDUMP_KHEADERS=%q\nHVDUMP_CHECKPATCH=%q\nHVDUMP_KHEADERS_612=%q\n' \
+		"$kver" "$kimage" "$vmlinux" "$initrd" "$kheaders" "$cp_dir/checkpatch.pl" "${kheaders612:-}"
 fi

@@ -12,11 +12,12 @@
 static ssize_t crashtest_write(struct file *f, const char __user *ubuf, size_t len, loff_t *off)
 {
 	char cmd[16] = {};
-	int *volatile null_ptr = NULL;
+	int *null_ptr = NULL;
 
 	if (copy_from_user(cmd, ubuf, min(len, sizeof(cmd) - 1)))
 		return -EFAULT;
 	strim(cmd);
+	OPTIMIZER_HIDE_VAR(null_ptr);
 	if (!strcmp(cmd, "null"))
 		*null_ptr = 0x68766470;
 	else if (!strcmp(cmd, "bug"))
