@@ -130,9 +130,28 @@ static gboolean read_and_parse(HvGuestMem *mem, guint64 paddr, HvDescriptor *d,
 	return TRUE;
 }
 
+typedef struct {
+	HvGuestMem *mem;
+	HvDescriptor *d;
+	GPtrArray *warnings;
+	guint hits;
+	gboolean found;
+} ScanCtx;
+
+static gboolean desc_page(gpointer user_data, guint64 gpa, const guint8 *head)
+{
+	ScanCtx *s = user_data;
+
+	if (rd64(head) != HVDUMP_DESC_MAGIC)
+		return TRUE;
+	s->hits++;
+	s->found = read_and_parse(s->mem, gpa, s->d, s->warnings);
+	return !s->found && s->hits < MAX_SCAN_HITS;
+}
+
 gboolean hv_descriptor_find(HvGuestMem *mem, GArray *cpus, HvDescriptor *d, GPtrArray *warnings)
 {
-	guint i, hits = 0;
+	guint i;
 
 	/* O(1): the vCPU that wrote to pvpanic holds the magic and the address */
 	for (i = 0; i < cpus->len; i++) {
@@ -147,22 +166,13 @@ gboolean hv_descriptor_find(HvGuestMem *mem, GArray *cpus, HvDescriptor *d, GPtr
 		}
 	}
 	/* bounded scan of allocated page starts */
-	for (i = 0; i < hv_guestmem_n_ranges(mem) && hits < MAX_SCAN_HITS; i++) {
-		const HvGuestRange *r = hv_guestmem_range(mem, i);
-		guint64 cursor = 0, off, len;
+	{
+		ScanCtx s = { mem, d, warnings, 0, FALSE };
 
-		while (hits < MAX_SCAN_HITS && hv_guestmem_next_data(mem, i, &cursor, &off, &len, NULL)) {
-			guint64 p = (off + PG - 1) & ~(guint64)(PG - 1);
-
-			for (; p + PG <= off + len && hits < MAX_SCAN_HITS; p += PG) {
-				if (rd64(r->host + p) != HVDUMP_DESC_MAGIC)
-					continue;
-				hits++;
-				if (read_and_parse(mem, r->gpa + p, d, warnings)) {
-					d->source = HV_DESC_FROM_SCAN;
-					return TRUE;
-				}
-			}
+		hv_guestmem_scan_pages(mem, desc_page, &s, NULL);
+		if (s.found) {
+			d->source = HV_DESC_FROM_SCAN;
+			return TRUE;
 		}
 	}
 	memset(d, 0, sizeof(*d));

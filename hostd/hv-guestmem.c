@@ -170,6 +170,32 @@ gboolean hv_guestmem_next_data(HvGuestMem *mem, guint i, guint64 *cursor, guint6
 	return TRUE;
 }
 
+gboolean hv_guestmem_scan_pages(HvGuestMem *mem, HvPageFunc fn, gpointer user_data,
+				GError **error)
+{
+	guint i;
+
+	for (i = 0; i < mem->ranges->len; i++) {
+		const HvGuestRange *r = &g_array_index(mem->ranges, HvGuestRange, i);
+		guint64 cursor = 0, off, len;
+		GError *local = NULL;
+
+		while (hv_guestmem_next_data(mem, i, &cursor, &off, &len, &local)) {
+			guint64 p = (off + 4095) & ~(guint64)4095;
+
+			for (; p + 4096 <= off + len; p += 4096) {
+				if (!fn(user_data, r->gpa + p, r->host + p))
+					return TRUE;
+			}
+		}
+		if (local != NULL) {
+			g_propagate_error(error, local);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
 /* ---- attaching to QEMU ------------------------------------------------- */
 
 typedef struct {

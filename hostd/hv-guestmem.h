@@ -49,4 +49,11 @@ gboolean hv_guestmem_read(HvGuestMem *mem, guint64 gpa, void *buf, gsize len);
 gboolean hv_guestmem_next_data(HvGuestMem *mem, guint i, guint64 *cursor, guint64 *off_ret,
 			       guint64 *len_ret, GError **error);
 
+/* Calls fn for the start of every allocated, page-aligned guest page
+ * (head = its first bytes, 4096 readable) until fn returns FALSE. Never
+ * touches holes. FALSE with *error only when the backend cannot be read. */
+typedef gboolean (*HvPageFunc)(gpointer user_data, guint64 gpa, const guint8 *head);
+gboolean hv_guestmem_scan_pages(HvGuestMem *mem, HvPageFunc fn, gpointer user_data,
+				GError **error);
+
 G_END_DECLS

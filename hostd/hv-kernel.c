@@ -59,41 +59,33 @@ static gboolean try_note_at(HvGuestMem *mem, guint64 paddr, Candidate *c)
 	return hv_vmcoreinfo_parse(desc, descsz, &c->vi, NULL);
 }
 
+typedef struct {
+	HvGuestMem *mem;
+	GArray *cands;
+} ScanCtx;
+
+/* Only the 24 header bytes of an allocated page are looked at here; a
+ * note's body is then read bounded, by GPA. */
+static gboolean note_page(gpointer user_data, guint64 gpa, const guint8 *head)
+{
+	ScanCtx *s = user_data;
+	Candidate c = { 0 };
+	guint32 descsz;
+
+	if (!hv_vmcoreinfo_note_header(head, HV_VMCOREINFO_DESC_OFFSET + HV_VMCOREINFO_MAX_DESC,
+				       &descsz) ||
+	    !try_note_at(s->mem, gpa, &c))
+		return TRUE;
+	g_array_append_val(s->cands, c);
+	return s->cands->len < HV_MAX_VMCOREINFO_CANDIDATES;
+}
+
 /* Scans allocated guest pages for page-aligned VMCOREINFO notes. */
 static gboolean scan_candidates(HvGuestMem *mem, GArray *cands, GError **error)
 {
-	guint i;
+	ScanCtx s = { mem, cands };
 
-	for (i = 0; i < hv_guestmem_n_ranges(mem); i++) {
-		const HvGuestRange *r = hv_guestmem_range(mem, i);
-		guint64 cursor = 0, off, len;
-		GError *local = NULL;
-
-		while (hv_guestmem_next_data(mem, i, &cursor, &off, &len, &local)) {
-			guint64 p = (off + PG - 1) & ~(PG - 1);
-
-			for (; p + PG <= off + len; p += PG) {
-				guint32 descsz;
-				Candidate c = { 0 };
-
-				/* only the 24 header bytes of this allocated page are
-				 * looked at; the body is read bounded, by GPA */
-				if (!hv_vmcoreinfo_note_header(r->host + p, HV_VMCOREINFO_DESC_OFFSET +
-							       HV_VMCOREINFO_MAX_DESC, &descsz))
-					continue;
-				if (!try_note_at(mem, r->gpa + p, &c))
-					continue;
-				g_array_append_val(cands, c);
-				if (cands->len >= HV_MAX_VMCOREINFO_CANDIDATES)
-					return TRUE;
-			}
-		}
-		if (local != NULL) {
-			g_propagate_error(error, local);
-			return FALSE;
-		}
-	}
-	return TRUE;
+	return hv_guestmem_scan_pages(mem, note_page, &s, error);
 }
 
 /* A kernel page-table root from a vCPU in long mode. With PTI the user
