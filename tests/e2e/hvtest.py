@@ -54,10 +54,10 @@ def append_line(action, extra=""):
     return "console=ttyS0 panic=0 hvdump.action=%s %s" % (action, extra)
 
 
-def qemu_args(action="sysrq", mem="512M", smp=2, machine="pc", extra_append=""):
+def qemu_args(action="sysrq", mem="512M", smp=2, machine="pc", extra_append="", extra_args=()):
     return [QEMU, "-accel", ACCEL, "-machine", machine, "-m", mem, "-smp", str(smp),
             "-nographic", "-no-reboot", "-kernel", KERNEL, "-initrd", INITRD,
-            "-append", append_line(action, extra_append)]
+            "-append", append_line(action, extra_append)] + list(extra_args)
 
 
 def run_hvdump(args, timeout=GUEST_TIMEOUT, **kw):
@@ -220,9 +220,11 @@ print(json.dumps(out))
 '''
 
 
-def drgn(vmcore, timeout=300):
-    """drgn 0.0.22 on the dump, with no DRGN_* environment variable."""
+def drgn(vmcore, timeout=300, env_extra=None):
+    """drgn 0.0.22 on the dump, with no DRGN_* environment variable (but
+    those in env_extra)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRGN")}
+    env.update(env_extra or {})
     r = subprocess.run([SYSTEM_PYTHON, "-c", DRGN_SCRIPT, vmcore, VMLINUX], capture_output=True,
                        text=True, errors="replace", timeout=timeout, env=env)
     if r.returncode != 0:

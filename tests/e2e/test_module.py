@@ -11,7 +11,7 @@ import struct
 import tempfile
 import zlib
 
-from hvtest import (KVER, Guest, Tap, crash, run_hvdump, run_panic)
+from hvtest import (KVER, Guest, Tap, crash, drgn, run_hvdump, run_panic)
 
 SYSRQ = "Kernel panic - not syncing: sysrq triggered crash"
 ISO_RE = re.compile(r"guest (panic|oops) on CPU (\d+) at (\S+): (.*)")
@@ -33,9 +33,8 @@ def crash_date(c):
                                       "%b %d %H:%M:%S %Y").replace(tzinfo=datetime.timezone.utc)
 
 
-def check_panic_capture(t, label, out, modules):
-    r, path = run_panic(out, label, extra_append="hvdump.modules=%s" % modules)
-    r.stderr  # noqa
+def check_panic_capture(t, label, out, modules, extra_args=()):
+    r, path = run_panic(out, label, extra_append="hvdump.modules=%s" % modules, extra_args=extra_args)
     t.ok(r.returncode == 3, "%s: panic captured (exit 3)" % label, r.stderr + r.stdout[-2500:])
     t.ok("descriptor at" in r.stderr and "from the signalling vCPU's registers, no scan" in r.stderr,
          "%s: descriptor found from the vCPU's registers, without a scan" % label, r.stderr)
@@ -64,6 +63,11 @@ def main():
         # 2. both load orders against Debian's in-tree pvpanic (both at INT_MAX)
         check_panic_capture(t, "pvpanic-first", out, "pvpanic,pvpanic-mmio,hvdump_guest")
         check_panic_capture(t, "module-first", out, "hvdump_guest,pvpanic,pvpanic-mmio")
+        # the PCI pvpanic device (MMIO) instead of the ISA port
+        r = check_panic_capture(t, "pvpanic-pci", out, "hvdump_guest", extra_args=["-device", "pvpanic-pci"])
+        t.ok(r is not None and re.search(r"HVDUMP-SYSFS device=pci [0-9a-f:.]+", r.stdout) is not None,
+             "pvpanic-pci: the module signals through the PCI device",
+             "" if r is None else "\n".join(l for l in r.stdout.splitlines() if "HVDUMP" in l))
 
         # 3. NULL dereference and BUG() with panic_on_oops
         for kind, frame in (("null", "crashtest_write"), ("bug", "crashtest_write")):
@@ -96,8 +100,13 @@ def main():
             g.qmp.cmd("dump-guest-memory", paging=False, protocol="file:" + qpath)
             notes = elf_note_names(qpath)
             t.ok("VMCOREINFO" in notes, "QEMU dump-guest-memory contains the VMCOREINFO note", notes)
-            c = crash(qpath, ["sys"])
-            t.ok("RELEASE: " + KVER in c, "crash opens QEMU's dump", c[:1500])
+            c = crash(qpath, ["sys", "help -n"])
+            t.ok("RELEASE: " + KVER in c and re.search(r"^\s+OSRELEASE=" + re.escape(KVER), c, re.M),
+                 "crash opens QEMU's dump and finds its VMCOREINFO", c[:1500])
+            # QEMU writes no kernel-virtual segments (paging=false): drgn needs
+            # its libkdumpfile path, which lives on the VMCOREINFO
+            d, err = drgn(qpath, env_extra={"DRGN_USE_LIBKDUMPFILE_FOR_ELF": "1"})
+            t.ok(d is not None and d["release"] == KVER, "drgn reads QEMU's dump through its VMCOREINFO", err)
         finally:
             g.close()
 
