@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/demo.sh — set up if needed, build, then the main job on the built-in
-# demo guest: boot the Debian kernel under QEMU, panic it (sysrq c), capture
-# it from the host with `hvdump run`, and show what crash says: the panic
-# string and the backtrace. Idempotent; the vmcore is replaced on each run.
+# demo guest: boot the Debian kernel under QEMU with hvdump_guest.ko loaded,
+# panic it (sysrq c), capture it from the host with `hvdump run`, and show
+# what crash says: the panic string and the backtrace. Idempotent; the
+# vmcore is replaced on each run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,12 +15,12 @@ export HVDUMP_KVER HVDUMP_KHEADERS HVDUMP_INITRD
 bash tests/guest/build.sh >/dev/null 2>&1 || bash tests/guest/build.sh
 mkdir -p "$out"
 
-echo "== booting the demo guest (Debian $HVDUMP_KVER under QEMU ${HVDUMP_ACCEL:-tcg}); it panics itself"
+echo "== booting the demo guest (Debian $HVDUMP_KVER under QEMU ${HVDUMP_ACCEL:-tcg}, hvdump_guest.ko loaded); it panics itself"
 set +e
 "$root/build/hostd/hvdump" run --out "$out" --name demo --force --timeout 300 -- \
 	qemu-system-x86_64 -accel "${HVDUMP_ACCEL:-tcg}" -m 1G -smp 2 -nographic -no-reboot \
 	-kernel "$HVDUMP_KERNEL" -initrd "$HVDUMP_INITRD" \
-	-append "console=ttyS0 quiet panic=0 hvdump.action=sysrq" >"$out/console.log"
+	-append "console=ttyS0 quiet panic=0 hvdump.modules=hvdump_guest hvdump.action=sysrq" >"$out/console.log"
 rc=$?
 set -e
 grep -E '^(HVDUMP-|\[ *[0-9.]+\] (Kernel panic|sysrq))' "$out/console.log" | sed 's/^/   guest: /' || true

@@ -102,6 +102,19 @@ def main():
                        qemu_args("tick"))
         t.ok(r.returncode == 5 and not os.path.exists(os.path.join(work, "slow.vmcore")),
              "run: --timeout stops QEMU and exits 5", r.stderr)
+        full = os.path.join(work, "full")
+        os.mkdir(full)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", full]).returncode == 0:
+            try:
+                r = run_hvdump(["run", "--out", full, "--name", "nospace", "--timeout", "200", "--"] +
+                               qemu_args("sysrq"))
+                t.ok(r.returncode == 4 and "capture failed" in r.stderr and "No space left" in r.stderr
+                     and os.listdir(full) == [],
+                     "run: a capture that fails (disk full) exits 4 and leaves no file", r.stderr)
+            finally:
+                subprocess.run(["umount", full])
+        else:
+            t.skip("run: a capture that fails exits 4", "cannot mount tmpfs here")
         open(os.path.join(work, "taken.vmcore"), "w").close()
         r = run_hvdump(["run", "--out", work, "--name", "taken", "--"] + qemu_args("sysrq"))
         t.ok(r.returncode == 2 and "already exists" in r.stderr and one_line_error(r) and

@@ -20,9 +20,17 @@ print_env=0
 
 log() { echo "setup: $*" >&2; }
 
+# apt-get download PKG into DIR, refreshing the package lists once if needed.
+apt_download() {
+	(cd "$2" && apt-get download "$1" >&2) || {
+		apt-get update -q >&2
+		(cd "$2" && apt-get download "$1" >&2)
+	}
+}
+
 packages=(
 	build-essential meson ninja-build pkg-config clang
-	libjson-c-dev libglib2.0-dev libelf-dev
+	libjson-c-dev libglib2.0-dev libelf-dev zlib1g-dev
 	qemu-system-x86 qemu-utils
 	crash python3-drgn makedumpfile
 	busybox-static cpio kmod
@@ -75,10 +83,7 @@ if [ ! -s "$vmlinux" ]; then
 	tmp=$(mktemp -d /var/tmp/hvdump-dbg.XXXXXX)
 	chown _apt "$tmp" 2>/dev/null || true
 	trap 'rm -rf "$tmp"' EXIT
-	(cd "$tmp" && apt-get download "linux-image-$kver-dbg" >&2) || {
-		apt-get update -q >&2
-		(cd "$tmp" && apt-get download "linux-image-$kver-dbg" >&2)
-	}
+	apt_download "linux-image-$kver-dbg" "$tmp"
 	deb=$(ls "$tmp"/linux-image-"$kver"-dbg_*.deb)
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" "./usr/lib/debug/boot/vmlinux-$kver"
 	mv "$tmp/usr/lib/debug/boot/vmlinux-$kver" "$vmlinux.tmp"
@@ -107,7 +112,7 @@ if [ ! -s "$cp_dir/checkpatch.pl" ]; then
 	tmp=$(mktemp -d /var/tmp/hvdump-src.XXXXXX)
 	chown _apt "$tmp" 2>/dev/null || true
 	srcpkg=$(apt-cache depends linux-source 2>/dev/null | sed -n 's/.*Depends: \(linux-source-[0-9.]*\)$/\1/p' | head -1)
-	(cd "$tmp" && apt-get download "${srcpkg:-linux-source-6.1}" >&2)
+	apt_download "${srcpkg:-linux-source-6.1}" "$tmp"
 	mkdir -p "$tmp/x" "$cp_dir"
 	dpkg-deb --fsys-tarfile "$tmp"/linux-source-*.deb |
 		tar -x -C "$tmp/x" --wildcards './usr/src/linux-source-*.tar.xz'
