@@ -359,6 +359,21 @@ gboolean hv_qmp_wait_event(HvQmp *qmp, const char *name, int timeout_ms,
 
 guint hv_qmp_pending_events(HvQmp *qmp)
 {
+	/* complete messages that arrived with an earlier read count too: a poll()
+	 * on the socket will not report them */
+	while (!qmp->broken) {
+		GError *e = NULL;
+		json_object *msg = parse_buffered(qmp, &e);
+
+		if (msg == NULL) {
+			g_clear_error(&e);
+			break;
+		}
+		if (json_object_object_get_ex(msg, "event", NULL))
+			queue_event(qmp, msg);
+		else
+			json_object_put(msg); /* stale command answer */
+	}
 	return qmp->events.length;
 }
 

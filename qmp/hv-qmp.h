@@ -56,7 +56,8 @@ json_object *hv_qmp_next_event(HvQmp *qmp, int timeout_ms, GError **error);
  * gets a reference to it. */
 gboolean hv_qmp_wait_event(HvQmp *qmp, const char *name, int timeout_ms,
 			   json_object **event_ret, GError **error);
-/* Number of queued events. */
+/* Number of events ready without waiting: queued ones and complete ones
+ * already read from the socket (check this before poll() on the fd). */
 guint hv_qmp_pending_events(HvQmp *qmp);
 
 /* The socket, for poll(); readable means hv_qmp_next_event(.., 0, ..) may

@@ -150,6 +150,31 @@ static void test_qmp_queues_events_during_command(void)
 	peer_finish(p);
 }
 
+static void test_qmp_counts_events_read_in_one_chunk(void)
+{
+	const char *script[] = { GREETING, "<", CAPS_OK,
+				 "{\"event\": \"STOP\"}\r\n{\"event\": \"GUEST_PANICKED\"}\r\n",
+				 "SLEEP300", NULL };
+	g_autoptr(GError) error = NULL;
+	int fd;
+	Peer *p = peer_start(script, &fd);
+	HvQmp *q = hv_qmp_new_from_fd(fd, 2000, &error);
+	json_object *ev;
+
+	g_assert_no_error(error);
+	ev = hv_qmp_next_event(q, 2000, &error);
+	g_assert_cmpstr(hv_json_get_string(ev, "event"), ==, "STOP");
+	json_object_put(ev);
+	/* the second event came in the same read: it is pending, not on the socket */
+	g_assert_cmpuint(hv_qmp_pending_events(q), ==, 1);
+	ev = hv_qmp_next_event(q, 0, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(hv_json_get_string(ev, "event"), ==, "GUEST_PANICKED");
+	json_object_put(ev);
+	hv_qmp_free(q);
+	peer_finish(p);
+}
+
 static void test_qmp_reports_command_error(void)
 {
 	const char *script[] = { GREETING, "<", CAPS_OK, "<",
@@ -299,6 +324,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/qmp/negotiates-and-runs-command", test_qmp_negotiates_and_runs_command);
 	g_test_add_func("/qmp/queues-events-during-command", test_qmp_queues_events_during_command);
+	g_test_add_func("/qmp/counts-events-read-in-one-chunk", test_qmp_counts_events_read_in_one_chunk);
 	g_test_add_func("/qmp/reports-command-error", test_qmp_reports_command_error);
 	g_test_add_func("/qmp/ignores-stale-answer-ids", test_qmp_ignores_stale_answer_ids);
 	g_test_add_func("/qmp/times-out", test_qmp_times_out);
