@@ -65,7 +65,6 @@ int hv_cmd_dump(int argc, char **argv)
 		hv_cli_info("VM state: %s%s", status ? status : "?",
 			    was_running ? " (paused for the dump)" : "");
 	opt.qmp_timeout_ms = timeout_ms;
-	opt.verbose = verbose;
 	ok = hv_capture(qmp, out, &opt, &res, &error);
 	if (was_running) {
 		g_autoptr(GError) rerr = NULL;

@@ -135,7 +135,7 @@ static int capture_event(HvQmp *qmp, const char *dir, const char *name, gboolean
 			 gboolean verbose, guint *oops_dumps, gboolean *resumed_ret)
 {
 	g_autoptr(GError) error = NULL;
-	HvCaptureOptions opt = { .qmp_timeout_ms = HV_QMP_TIMEOUT_MS, .verbose = verbose };
+	HvCaptureOptions opt = { .qmp_timeout_ms = HV_QMP_TIMEOUT_MS };
 	g_autoptr(HvCapture) c = hv_capture_new(qmp, &opt, &error);
 	g_autoptr(HvOutput) out = NULL;
 	g_autofree char *path = NULL;

@@ -49,7 +49,6 @@ static char *hmp_text(HvQmp *qmp, const char *cmd, int timeout_ms, GError **erro
 
 struct HvCapture {
 	gint64 t0;
-	HvCaptureOptions opt;
 	GArray *cpus;
 	HvGuestMem *mem;
 	HvDescriptor desc;
@@ -78,7 +77,6 @@ HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **erro
 	guint i;
 
 	c->t0 = g_get_monotonic_time();
-	c->opt = *opt;
 	c->warnings = g_ptr_array_new_with_free_func(g_free);
 	/* RAM first: an unreadable backend is the error users must fix first */
 	mtree_text = hmp_text(qmp, "info mtree -f", opt->qmp_timeout_ms, error);
@@ -98,8 +96,8 @@ HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **erro
 		return NULL;
 	c->has_desc = hv_descriptor_find(c->mem, c->cpus, &c->desc, c->warnings);
 	if (!hv_kernel_discover(c->mem, c->cpus,
-				c->has_desc && c->desc.has_vmcoreinfo ? c->desc.vmcoreinfo_paddr :
-				opt->vmcoreinfo_paddr, &c->ki, error))
+				c->has_desc && c->desc.has_vmcoreinfo ? c->desc.vmcoreinfo_paddr : 0,
+				&c->ki, error))
 		return NULL;
 	for (i = 0; i < c->ki.warnings->len; i++)
 		g_ptr_array_add(c->warnings, g_strdup(g_ptr_array_index(c->ki.warnings, i)));
@@ -114,10 +112,7 @@ const HvDescriptor *hv_capture_get_descriptor(HvCapture *c)
 static char *vmcoreinfo_text(HvCapture *c)
 {
 	g_autoptr(GPtrArray) extra = g_ptr_array_new_with_free_func(g_free);
-	guint i;
 
-	for (i = 0; c->opt.vmcoreinfo_extra != NULL && c->opt.vmcoreinfo_extra[i] != NULL; i++)
-		g_ptr_array_add(extra, g_strdup(c->opt.vmcoreinfo_extra[i]));
 	if (c->has_desc && c->desc.event != 0) {
 		/* crash's `sys` DATE comes from CRASHTIME */
 		g_ptr_array_add(extra, g_strdup_printf("CRASHTIME=%" G_GUINT64_FORMAT,

@@ -17,9 +17,6 @@ G_BEGIN_DECLS
 
 typedef struct {
 	int qmp_timeout_ms;
-	guint64 vmcoreinfo_paddr;           /* where VMCOREINFO is, if known */
-	const char *const *vmcoreinfo_extra; /* lines appended to the note */
-	gboolean verbose;
 } HvCaptureOptions;
 
 typedef struct {
