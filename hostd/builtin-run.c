@@ -128,17 +128,19 @@ static HvQmp *connect_when_up(const char *sock, Child *c, GError **error)
 	}
 }
 
-/* Captures the stopped guest. A panic is written to DIR/NAME.vmcore; an
- * oops whose guest asked for a dump (hvdump_guest dump_on_oops=1) to
- * DIR/NAME.oopsN.vmcore, after which the guest is resumed (*resumed_ret). */
-static int capture_event(HvQmp *qmp, const char *dir, const char *name, gboolean force,
-			 gboolean verbose, guint *oops_dumps, gboolean *resumed_ret)
+/* Captures the stopped guest. A panic is written to panic_path
+ * (DIR/NAME.vmcore); an oops whose guest asked for a dump (hvdump_guest
+ * dump_on_oops=1) to DIR/NAME.oopsN.vmcore, after which the guest is
+ * resumed (*resumed_ret). */
+static int capture_event(HvQmp *qmp, const char *panic_path, const char *dir, const char *name,
+			 gboolean force, gboolean verbose, guint *oops_dumps, gboolean *resumed_ret)
 {
 	g_autoptr(GError) error = NULL;
 	HvCaptureOptions opt = { .qmp_timeout_ms = HV_QMP_TIMEOUT_MS };
 	g_autoptr(HvCapture) c = hv_capture_new(qmp, &opt, &error);
 	g_autoptr(HvOutput) out = NULL;
-	g_autofree char *path = NULL;
+	g_autofree char *oops_path = NULL;
+	const char *path = panic_path;
 	const HvDescriptor *d;
 	HvCaptureResult res = { 0 };
 	gboolean oops;
@@ -153,11 +155,7 @@ static int capture_event(HvQmp *qmp, const char *dir, const char *name, gboolean
 	if (oops) {
 		g_autofree char *f = g_strdup_printf("%s.oops%u.vmcore", name, *oops_dumps + 1);
 
-		path = g_build_filename(dir, f, NULL);
-	} else {
-		g_autofree char *f = g_strconcat(name, ".vmcore", NULL);
-
-		path = g_build_filename(dir, f, NULL);
+		path = oops_path = g_build_filename(dir, f, NULL);
 	}
 	out = hv_output_open(path, force, &error);
 	if (out == NULL || !hv_capture_write(c, out, &res, &error)) {
@@ -303,7 +301,7 @@ int hv_cmd_run(int argc, char **argv)
 		if (status != NULL && strcmp(status, "guest-panicked") == 0) {
 			json_object_put(st);
 			hv_cli_info("guest panicked");
-			rc = capture_event(qmp, out_dir, safe, force, verbose, &oops_dumps, &resumed);
+			rc = capture_event(qmp, path, out_dir, safe, force, verbose, &oops_dumps, &resumed);
 			if (!resumed) {
 				child_stop(&child, qmp);
 				goto out;
@@ -346,7 +344,7 @@ int hv_cmd_run(int argc, char **argv)
 		if (g_strcmp0(hv_json_get_string(ev, "event"), "GUEST_PANICKED") == 0) {
 			json_object_put(ev);
 			hv_cli_info("guest signalled a panic");
-			rc = capture_event(qmp, out_dir, safe, force, verbose, &oops_dumps, &resumed);
+			rc = capture_event(qmp, path, out_dir, safe, force, verbose, &oops_dumps, &resumed);
 			if (!resumed) {
 				child_stop(&child, qmp);
 				goto out;
