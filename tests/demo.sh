@@ -9,11 +9,17 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 out=${HVDUMP_DEMO_DIR:-/var/tmp/hvdump-demo}
 
-echo "== setting up (packages, guest kernel, debug vmlinux, initramfs)"
-eval "$(bash tests/guest/setup.sh --print-env)"
-export HVDUMP_KVER HVDUMP_KHEADERS HVDUMP_INITRD
-bash tests/guest/build.sh >/dev/null 2>&1 || bash tests/guest/build.sh
+echo "== setting up (packages, guest kernel, debug vmlinux, checkpatch, 6.12 headers)"
+bash tests/guest/setup.sh || exit 1 # its last line says which step failed and why
+# shellcheck source=/dev/null
+. "${HVDUMP_CACHE:-${HOME:-/root}/.cache/hvdump}/env.sh"
 mkdir -p "$out"
+echo "== building hvdump, hvdump_guest.ko and the test initramfs (log: $out/build.log)"
+bash tests/guest/build.sh >"$out/build.log" 2>&1 || {
+	tail -n 30 "$out/build.log" >&2
+	echo "demo: build failed (tests/guest/build.sh; log: $out/build.log)" >&2
+	exit 1
+}
 
 echo "== booting the demo guest (Debian $HVDUMP_KVER under QEMU ${HVDUMP_ACCEL:-tcg}, hvdump_guest.ko loaded); it panics itself"
 set +e

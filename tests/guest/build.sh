@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # tests/guest/build.sh — after setup.sh: build hvdump and the guest modules
 # (meson, warnings are errors) and the busybox test initramfs that carries
-# them. Expects setup.sh's variables (HVDUMP_KVER, HVDUMP_KHEADERS,
-# HVDUMP_INITRD) in the environment.
+# them. Takes setup.sh's variables (HVDUMP_KVER, HVDUMP_KHEADERS,
+# HVDUMP_INITRD) from the environment, or else from the env file setup.sh
+# wrote ($HVDUMP_CACHE/env.sh, default ~/.cache/hvdump/env.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-: "${HVDUMP_KVER:?run tests/guest/setup.sh first}"
+if [ -z "${HVDUMP_KVER:-}" ]; then
+	envfile=${HVDUMP_CACHE:-${HOME:-/root}/.cache/hvdump}/env.sh
+	[ -r "$envfile" ] || { echo "build.sh: no HVDUMP_KVER and no $envfile: run tests/guest/setup.sh first" >&2; exit 1; }
+	# shellcheck source=/dev/null
+	. "$envfile"
+fi
 if [ ! -f build/build.ninja ]; then
 	meson setup build -Dwerror=true -Dguest_kdir="$HVDUMP_KHEADERS" >&2
 else
