@@ -276,7 +276,9 @@ gboolean hv_elfcore_write(HvOutput *out, const GByteArray *notes, HvElfLoad *loa
 					    "segment %u: extent outside the segment", i);
 				return FALSE;
 			}
-			if (!write_extent(&w, data, len, loads[i].file_offset + off, error))
+			/* the extent's bytes are valid until the next call only */
+			if (!write_extent(&w, data, len, loads[i].file_offset + off, error) ||
+			    !flush_run(&w, error))
 				return FALSE;
 		}
 		if (local != NULL) {

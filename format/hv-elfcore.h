@@ -45,7 +45,8 @@ typedef struct {
 /* Iterates the data of owning segment `index`: returns TRUE and one extent
  * (offset within the segment, length, pointer to readable bytes) per call,
  * FALSE with *error unset at the end, FALSE with *error on failure.
- * Bytes outside returned extents read as zero. */
+ * Bytes outside returned extents read as zero. The bytes need only stay
+ * valid until the next call (the source may reuse one buffer). */
 typedef gboolean (*HvExtentFunc)(gpointer user_data, guint index, guint64 *offset_ret,
 				 guint64 *len_ret, const guint8 **data_ret, GError **error);
 

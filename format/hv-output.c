@@ -9,12 +9,16 @@
 
 G_DEFINE_QUARK(hv-output-error-quark, hv_output_error)
 
+/* largest single write: a cancellation is noticed between writes */
+#define WRITE_MAX (16u << 20)
+
 struct HvOutput {
 	char *path;
 	char *part;
 	int fd;
 	gboolean force;
 	gboolean committed;
+	GCancellable *cancellable;
 };
 
 static void set_errno_error(GError **error, int e, const char *what, const char *path)
@@ -23,6 +27,31 @@ static void set_errno_error(GError **error, int e, const char *what, const char 
 								: HV_OUTPUT_ERROR_IO;
 
 	g_set_error(error, HV_OUTPUT_ERROR, code, "%s %s: %s", what, path, g_strerror(e));
+}
+
+/* NAME.part left behind by an interrupted run of ours (a regular file we
+ * own with no other link) may be removed; anything else in its place was
+ * put there by someone else and is never opened, truncated or followed. */
+static gboolean remove_stale_part(const char *part, GError **error)
+{
+	struct stat st;
+
+	if (lstat(part, &st) < 0)
+		return TRUE; /* gone meanwhile: the exclusive create decides */
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_EXISTS,
+			    "%s exists and is not a stale dump of ours (%s, owner uid %u, %u links); "
+			    "remove it or choose another name", part,
+			    S_ISREG(st.st_mode) ? "regular file" : S_ISFIFO(st.st_mode) ? "FIFO" :
+			    S_ISLNK(st.st_mode) ? "symlink" : S_ISDIR(st.st_mode) ? "directory" : "special file",
+			    (unsigned)st.st_uid, (unsigned)st.st_nlink);
+		return FALSE;
+	}
+	if (unlink(part) < 0 && errno != ENOENT) {
+		set_errno_error(error, errno, "cannot remove stale", part);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 HvOutput *hv_output_open(const char *path, gboolean force, GError **error)
@@ -34,17 +63,28 @@ HvOutput *hv_output_open(const char *path, gboolean force, GError **error)
 	out->path = g_strdup(path);
 	out->part = g_strconcat(path, ".part", NULL);
 	out->force = force;
+	out->committed = TRUE; /* until the .part is ours, nothing to remove */
 	if (!force && lstat(path, &st) == 0) {
 		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_EXISTS,
 			    "%s already exists (use --force to overwrite)", path);
-		out->committed = TRUE; /* nothing of ours to remove */
 		return NULL;
 	}
-	/* a stale .part from an interrupted run is ours to replace */
-	out->fd = open(out->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* created exclusively: never an existing file, FIFO, link or symlink */
+	out->fd = open(out->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out->fd < 0 && errno == EEXIST) {
+		if (!remove_stale_part(out->part, error))
+			return NULL;
+		out->fd = open(out->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
 	if (out->fd < 0) {
 		set_errno_error(error, errno, "cannot create", out->part);
-		out->committed = TRUE;
+		return NULL;
+	}
+	out->committed = FALSE;
+	if (fstat(out->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_uid != geteuid()) {
+		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_IO,
+			    "%s is not the private regular file just created", out->part);
 		return NULL;
 	}
 	if (fchmod(out->fd, 0600) < 0) {
@@ -60,7 +100,11 @@ gboolean hv_output_pwrite(HvOutput *out, const void *buf, gsize len, guint64 off
 	const guint8 *p = buf;
 
 	while (len > 0) {
-		ssize_t n = pwrite(out->fd, p, MIN(len, (gsize)1 << 30), (off_t)offset);
+		ssize_t n;
+
+		if (g_cancellable_set_error_if_cancelled(out->cancellable, error))
+			return FALSE;
+		n = pwrite(out->fd, p, MIN(len, (gsize)WRITE_MAX), (off_t)offset);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -93,6 +137,8 @@ gboolean hv_output_commit(HvOutput *out, GError **error)
 	g_autofree char *dir = g_path_get_dirname(out->path);
 	int dfd;
 
+	if (g_cancellable_set_error_if_cancelled(out->cancellable, error))
+		return FALSE;
 	if (fsync(out->fd) < 0) {
 		set_errno_error(error, errno, "syncing", out->part);
 		return FALSE;
@@ -128,6 +174,12 @@ gboolean hv_output_commit(HvOutput *out, GError **error)
 	return TRUE;
 }
 
+void hv_output_set_cancellable(HvOutput *out, GCancellable *cancellable)
+{
+	g_clear_object(&out->cancellable);
+	out->cancellable = cancellable != NULL ? g_object_ref(cancellable) : NULL;
+}
+
 const char *hv_output_get_path(HvOutput *out)
 {
 	return out->path;
@@ -141,6 +193,7 @@ void hv_output_free(HvOutput *out)
 		close(out->fd);
 	if (!out->committed)
 		unlink(out->part);
+	g_clear_object(&out->cancellable);
 	g_free(out->path);
 	g_free(out->part);
 	g_free(out);

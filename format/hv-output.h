@@ -7,7 +7,7 @@
  */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -25,6 +25,9 @@ gboolean hv_output_commit(HvOutput *out, GError **error);
 void hv_output_free(HvOutput *out);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvOutput, hv_output_free)
 const char *hv_output_get_path(HvOutput *out);
+/* Writes and the commit fail with G_IO_ERROR_CANCELLED once cancellable is
+ * cancelled (checked before each write of at most 16 MiB). */
+void hv_output_set_cancellable(HvOutput *out, GCancellable *cancellable);
 
 #define HV_OUTPUT_ERROR (hv_output_error_quark())
 GQuark hv_output_error_quark(void);

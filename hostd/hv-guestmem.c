@@ -8,10 +8,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define QMP_TIMEOUT_MS 10000
 #define VERIFY_MAX_PAGES 256
+#define MAX_CANDIDATE_FDS 64
+#define HUGETLBFS_MAGIC 0x958458f6
 
 #define FIX_HINT                                                                          \
 	"start QEMU with -object memory-backend-memfd,id=mem0,size=<RAM size>,share=on "  \
@@ -27,6 +30,7 @@ typedef struct {
 struct HvGuestMem {
 	GArray *ranges;     /* HvGuestRange */
 	GPtrArray *backends; /* Backend* */
+	guint8 *bounce;     /* HV_GUESTMEM_CHUNK bytes for unmapped ranges */
 };
 
 static void backend_free(gpointer p)
@@ -47,6 +51,7 @@ void hv_guestmem_free(HvGuestMem *mem)
 		return;
 	g_array_unref(mem->ranges);
 	g_ptr_array_unref(mem->backends);
+	g_free(mem->bounce);
 	g_free(mem);
 }
 
@@ -170,6 +175,36 @@ gboolean hv_guestmem_next_data(HvGuestMem *mem, guint i, guint64 *cursor, guint6
 	return TRUE;
 }
 
+gboolean hv_guestmem_next_chunk(HvGuestMem *mem, guint i, guint64 *cursor, guint64 *off_ret,
+				guint64 *len_ret, const guint8 **data_ret, GError **error)
+{
+	const HvGuestRange *r = &g_array_index(mem->ranges, HvGuestRange, i);
+
+	if (!hv_guestmem_next_data(mem, i, cursor, off_ret, len_ret, error))
+		return FALSE;
+	if (r->host != NULL) {
+		*data_ret = r->host + *off_ret;
+		return TRUE;
+	}
+	/* not mapped (hugetlbfs): read a bounded chunk; holes read as zeros
+	 * without allocating anything in the backend */
+	if (*len_ret > HV_GUESTMEM_CHUNK) {
+		*len_ret = HV_GUESTMEM_CHUNK;
+		*cursor = *off_ret + HV_GUESTMEM_CHUNK;
+	}
+	if (mem->bounce == NULL)
+		mem->bounce = g_malloc(HV_GUESTMEM_CHUNK);
+	errno = 0;
+	if (!pread_all(r->fd, mem->bounce, (gsize)*len_ret, r->fd_offset + *off_ret)) {
+		g_set_error(error, HV_ERROR, HV_ERROR_IO,
+			    "reading RAM backend %s at 0x%" PRIx64 ": %s", r->region,
+			    r->fd_offset + *off_ret, errno ? g_strerror(errno) : "short read");
+		return FALSE;
+	}
+	*data_ret = mem->bounce;
+	return TRUE;
+}
+
 gboolean hv_guestmem_scan_pages(HvGuestMem *mem, HvPageFunc fn, gpointer user_data,
 				GError **error)
 {
@@ -178,13 +213,14 @@ gboolean hv_guestmem_scan_pages(HvGuestMem *mem, HvPageFunc fn, gpointer user_da
 	for (i = 0; i < mem->ranges->len; i++) {
 		const HvGuestRange *r = &g_array_index(mem->ranges, HvGuestRange, i);
 		guint64 cursor = 0, off, len;
+		const guint8 *data;
 		GError *local = NULL;
 
-		while (hv_guestmem_next_data(mem, i, &cursor, &off, &len, &local)) {
+		while (hv_guestmem_next_chunk(mem, i, &cursor, &off, &len, &data, &local)) {
 			guint64 p = (off + 4095) & ~(guint64)4095;
 
 			for (; p + 4096 <= off + len; p += 4096) {
-				if (!fn(user_data, r->gpa + p, r->host + p))
+				if (!fn(user_data, r->gpa + p, data + (p - off)))
 					return TRUE;
 			}
 		}
@@ -257,26 +293,34 @@ static GArray *query_memdevs(HvQmp *qmp, GError **error)
 	return g_steal_pointer(&out);
 }
 
-/* Candidate fds in /proc/PID/fd for a memdev (opened read-only). */
+/* Candidate fds in /proc/PID/fd for a memdev, opened read-only. The link
+ * target names the file; what is behind it is checked on an O_PATH handle
+ * first (a FIFO or device there must never be opened: that can block or
+ * have side effects), then the very same inode is reopened for reading. */
 static GArray *candidate_fds(pid_t pid, const Memdev *m, GError **error)
 {
 	g_autofree char *dirpath = g_strdup_printf("/proc/%d/fd", (int)pid);
 	g_autoptr(GDir) dir = g_dir_open(dirpath, 0, error);
 	GArray *fds = g_array_new(FALSE, FALSE, sizeof(int));
 	const char *name;
+	guint seen = 0;
 
 	if (dir == NULL) {
 		g_array_unref(fds);
 		g_prefix_error(error, "cannot list QEMU's files (pid %d): ", (int)pid);
 		return NULL;
 	}
-	while ((name = g_dir_read_name(dir)) != NULL && fds->len < 64) {
+	while ((name = g_dir_read_name(dir)) != NULL && fds->len < MAX_CANDIDATE_FDS &&
+	       seen < 65536) {
 		g_autofree char *p = g_build_filename(dirpath, name, NULL);
-		g_autofree char *link = g_file_read_link(p, NULL);
+		g_autofree char *link = NULL;
+		g_autofree char *self = NULL;
 		gboolean match;
 		struct stat st;
-		int fd;
+		int pfd, fd;
 
+		seen++;
+		link = g_file_read_link(p, NULL);
 		if (link == NULL)
 			continue;
 		if (m->mem_path != NULL)
@@ -285,13 +329,18 @@ static GArray *candidate_fds(pid_t pid, const Memdev *m, GError **error)
 			match = g_str_has_prefix(link, "/memfd:");
 		if (!match)
 			continue;
-		fd = open(p, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		pfd = open(p, O_PATH | O_CLOEXEC);
+		if (pfd < 0)
 			continue;
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (guint64)st.st_size != m->size) {
-			close(fd);
+		if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode) || (guint64)st.st_size != m->size) {
+			close(pfd);
 			continue;
 		}
+		self = g_strdup_printf("/proc/self/fd/%d", pfd);
+		fd = open(self, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		close(pfd);
+		if (fd < 0)
+			continue;
 		g_array_append_val(fds, fd);
 	}
 	return fds;
@@ -366,6 +415,13 @@ static gboolean sample_candidate(int fd, const HvRamRange *r, guint64 *gpa_ret, 
 		pages++;
 	}
 	return FALSE;
+}
+
+static gboolean is_hugetlbfs(int fd)
+{
+	struct statfs sfs;
+
+	return fstatfs(fd, &sfs) == 0 && (unsigned long)sfs.f_type == HUGETLBFS_MAGIC;
 }
 
 static int pick_backend_fd(HvQmp *qmp, pid_t pid, const Memdev *m, GArray *ram_map,
@@ -458,7 +514,15 @@ HvGuestMem *hv_guestmem_open(HvQmp *qmp, GArray *ram_map, GError **error)
 		b->id = g_strdup(m->id);
 		b->fd = fd;
 		b->size = m->size;
-		b->map = mmap(NULL, b->size, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+		if (is_hugetlbfs(fd)) {
+			/* every hugetlbfs offset is "data" to SEEK_DATA, and touching
+			 * an unallocated huge page through a mapping allocates it
+			 * (or SIGBUSes when the pool is empty): read it with pread,
+			 * which returns zeros for holes and allocates nothing */
+			b->map = NULL;
+		} else {
+			b->map = mmap(NULL, b->size, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+		}
 		if (b->map == MAP_FAILED) {
 			g_set_error(error, HV_ERROR, HV_ERROR_FAILED,
 				    "cannot map RAM backend '%s': %s", m->id, g_strerror(errno));
@@ -491,7 +555,7 @@ HvGuestMem *hv_guestmem_open(HvQmp *qmp, GArray *ram_map, GError **error)
 		r.size = x->size;
 		r.fd = b->fd;
 		r.fd_offset = x->offset;
-		r.host = b->map + x->offset;
+		r.host = b->map != NULL ? b->map + x->offset : NULL;
 		r.seekable = lseek(b->fd, 0, SEEK_DATA) >= 0 || errno == ENXIO;
 		g_strlcpy(r.region, x->region, sizeof(r.region));
 		g_array_append_val(mem->ranges, r);

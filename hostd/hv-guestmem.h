@@ -21,7 +21,9 @@ typedef struct {
 	guint64 size;
 	int fd;               /* backend fd (owned by HvGuestMem) */
 	guint64 fd_offset;    /* where gpa lives in the backend */
-	const guint8 *host;   /* mapping of gpa (read-only); never touch holes */
+	const guint8 *host;   /* mapping of gpa (read-only), never touch holes;
+			       * NULL when the backend is read with pread only
+			       * (hugetlbfs) */
 	gboolean seekable;    /* SEEK_DATA works on fd */
 	char region[64];
 } HvGuestRange;
@@ -48,6 +50,13 @@ gboolean hv_guestmem_read(HvGuestMem *mem, guint64 gpa, void *buf, gsize len);
  * FALSE when done. Offsets are relative to the range start. */
 gboolean hv_guestmem_next_data(HvGuestMem *mem, guint i, guint64 *cursor, guint64 *off_ret,
 			       guint64 *len_ret, GError **error);
+
+/* Like hv_guestmem_next_data, with the bytes: *data_ret points at len_ret
+ * readable bytes (into the mapping, or for unmapped ranges into a buffer
+ * of at most HV_GUESTMEM_CHUNK bytes that the next call reuses). */
+#define HV_GUESTMEM_CHUNK (4u << 20)
+gboolean hv_guestmem_next_chunk(HvGuestMem *mem, guint i, guint64 *cursor, guint64 *off_ret,
+				guint64 *len_ret, const guint8 **data_ret, GError **error);
 
 /* Calls fn for the start of every allocated, page-aligned guest page
  * (head = its first bytes, 4096 readable) until fn returns FALSE. Never

@@ -322,6 +322,11 @@ GArray *hv_parse_mtree(const char *text, gsize len, GError **error)
 				    "info mtree: range ends before it starts: %.64s", p);
 			return NULL;
 		}
+		if (last > HV_MAX_GPA) {
+			g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+				    "info mtree: RAM beyond the 52-bit guest-physical address space: %.64s", p);
+			return NULL;
+		}
 		g_strlcpy(name, p + n, sizeof(name));
 		at = strstr(name, " @");
 		if (at != NULL) {
@@ -373,14 +378,16 @@ GArray *hv_parse_mtree(const char *text, gsize len, GError **error)
 	for (i = 1; i < out->len;) {
 		HvRamRange *a = &g_array_index(out, HvRamRange, i - 1);
 		HvRamRange *b = &g_array_index(out, HvRamRange, i);
+		guint64 a_end;
 
-		if (a->gpa + a->size > b->gpa) {
+		/* checked: a range may end at the top of the address space */
+		if (!g_uint64_checked_add(&a_end, a->gpa, a->size) || a_end > b->gpa) {
 			g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
 				    "info mtree: overlapping RAM ranges at 0x%" G_GINT64_MODIFIER "x",
 				    b->gpa);
 			return NULL;
 		}
-		if (strcmp(a->region, b->region) == 0 && a->gpa + a->size == b->gpa &&
+		if (strcmp(a->region, b->region) == 0 && a_end == b->gpa &&
 		    a->offset + a->size == b->offset) {
 			a->size += b->size;
 			g_array_remove_index(out, i);

@@ -28,6 +28,8 @@ typedef enum {
 
 #define HV_MAX_VCPUS 1024
 #define HV_MAX_RAM_RANGES 256
+/* x86-64 guest-physical addresses have at most 52 bits */
+#define HV_MAX_GPA ((1ull << 52) - 1)
 
 /* Parses `info registers -a` (QEMU x86_64 format). Returns an array of
  * HvVcpuRegs ordered by CPU index. */

@@ -22,6 +22,8 @@ struct HvQmp {
 	guint64 next_id;
 	int version[3];
 	gboolean broken;        /* a protocol error poisons the session */
+	GCancellable *cancellable; /* interrupts every wait when cancelled */
+	int cancel_fd;             /* its fd, or -1 */
 };
 
 const char *hv_json_get_string(json_object *obj, const char *key)
@@ -57,6 +59,35 @@ gboolean hv_json_get_bool(json_object *obj, const char *key, gboolean *value_ret
 		return FALSE;
 	*value_ret = json_object_get_boolean(v);
 	return TRUE;
+}
+
+char *hv_printable_dup(const char *s)
+{
+	GString *out = g_string_sized_new(s != NULL ? strlen(s) : 0);
+	const char *p = s, *end;
+
+	if (s == NULL)
+		return g_string_free(out, FALSE);
+	end = s + strlen(s);
+	while (p < end) {
+		gunichar c = g_utf8_get_char_validated(p, end - p);
+
+		if (out->len >= HV_PRINTABLE_MAX) {
+			g_string_append(out, "...");
+			break;
+		}
+		if (c == (gunichar)-1 || c == (gunichar)-2) {
+			g_string_append_c(out, '?');
+			p++;
+			continue;
+		}
+		if (g_unichar_iscntrl(c) || !g_unichar_isprint(c))
+			g_string_append_c(out, '?');
+		else
+			g_string_append_len(out, p, g_utf8_next_char(p) - p);
+		p = g_utf8_next_char(p);
+	}
+	return g_string_free(out, FALSE);
 }
 
 static gint64 deadline_from(int timeout_ms)
@@ -153,7 +184,8 @@ static json_object *read_message(HvQmp *qmp, gint64 deadline, GError **error)
 	for (;;) {
 		GError *perr = NULL;
 		json_object *obj = parse_buffered(qmp, &perr);
-		struct pollfd pfd = { .fd = qmp->fd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = qmp->fd, .events = POLLIN },
+					 { .fd = -1, .events = POLLIN } };
 		ssize_t n;
 		int rc;
 
@@ -163,7 +195,12 @@ static json_object *read_message(HvQmp *qmp, gint64 deadline, GError **error)
 			g_propagate_error(error, perr);
 			return NULL;
 		}
-		rc = poll(&pfd, 1, remaining_ms(deadline));
+		if (g_cancellable_set_error_if_cancelled(qmp->cancellable, error))
+			return NULL;
+		pfd[1].fd = qmp->cancel_fd;
+		rc = poll(pfd, 2, remaining_ms(deadline));
+		if (g_cancellable_set_error_if_cancelled(qmp->cancellable, error))
+			return NULL;
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
@@ -238,6 +275,10 @@ static json_object *execute_raw(HvQmp *qmp, const char *command, json_object *ar
 	if (args != NULL)
 		json_object_object_add(req, "arguments", args);
 	json_object_object_add(req, "id", json_object_new_string(id));
+	if (g_cancellable_set_error_if_cancelled(qmp->cancellable, error)) {
+		json_object_put(req);
+		return NULL;
+	}
 	text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	line = g_strconcat(text, "\r\n", NULL);
 	json_object_put(req);
@@ -270,11 +311,11 @@ static json_object *execute_raw(HvQmp *qmp, const char *command, json_object *ar
 			return v;
 		}
 		if (json_object_object_get_ex(msg, "error", &v)) {
-			const char *cls = hv_json_get_string(v, "class");
-			const char *desc = hv_json_get_string(v, "desc");
+			g_autofree char *cls = hv_printable_dup(hv_json_get_string(v, "class"));
+			g_autofree char *desc = hv_printable_dup(hv_json_get_string(v, "desc"));
 
 			g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_COMMAND, "%s: %s%s%s", command,
-				    desc ? desc : "error", cls ? " " : "", cls ? cls : "");
+				    desc[0] ? desc : "error", cls[0] ? " " : "", cls);
 			json_object_put(msg);
 			return NULL;
 		}
@@ -394,10 +435,22 @@ void hv_qmp_get_version(HvQmp *qmp, int *major_ret, int *minor_ret, int *micro_r
 	*micro_ret = qmp->version[2];
 }
 
+void hv_qmp_set_cancellable(HvQmp *qmp, GCancellable *cancellable)
+{
+	if (qmp->cancellable != NULL) {
+		if (qmp->cancel_fd >= 0)
+			g_cancellable_release_fd(qmp->cancellable);
+		g_object_unref(qmp->cancellable);
+	}
+	qmp->cancellable = cancellable != NULL ? g_object_ref(cancellable) : NULL;
+	qmp->cancel_fd = cancellable != NULL ? g_cancellable_get_fd(cancellable) : -1;
+}
+
 void hv_qmp_free(HvQmp *qmp)
 {
 	if (qmp == NULL)
 		return;
+	hv_qmp_set_cancellable(qmp, NULL);
 	if (qmp->fd >= 0)
 		close(qmp->fd);
 	if (qmp->tok != NULL)
@@ -456,6 +509,7 @@ HvQmp *hv_qmp_new_from_fd(int fd, int timeout_ms, GError **error)
 	json_object *ret;
 
 	qmp->fd = fd;
+	qmp->cancel_fd = -1;
 	qmp->peer_pid = -1;
 	qmp->inbuf = g_byte_array_new();
 	qmp->tok = json_tokener_new_ex(HV_QMP_MAX_DEPTH);

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <json-c/json.h>
 #include <sys/types.h>
@@ -60,6 +61,11 @@ gboolean hv_qmp_wait_event(HvQmp *qmp, const char *name, int timeout_ms,
  * already read from the socket (check this before poll() on the fd). */
 guint hv_qmp_pending_events(HvQmp *qmp);
 
+/* Every later wait for QEMU ends at once with G_IO_ERROR_CANCELLED when
+ * cancellable is cancelled (NULL: never). Commands already sent may still
+ * be answered; the answer is discarded. */
+void hv_qmp_set_cancellable(HvQmp *qmp, GCancellable *cancellable);
+
 /* The socket, for poll(); readable means hv_qmp_next_event(.., 0, ..) may
  * have something. */
 int hv_qmp_get_fd(HvQmp *qmp);
@@ -73,5 +79,12 @@ void hv_qmp_get_version(HvQmp *qmp, int *major_ret, int *minor_ret, int *micro_r
 const char *hv_json_get_string(json_object *obj, const char *key);
 gboolean hv_json_get_int64(json_object *obj, const char *key, gint64 *value_ret);
 gboolean hv_json_get_bool(json_object *obj, const char *key, gboolean *value_ret);
+
+/* A copy of s that is safe to print on a terminal or in a log line: valid
+ * UTF-8 printable characters are kept, control characters (C0, DEL, C1:
+ * escape sequences, newlines) and invalid bytes become '?'; cut after
+ * HV_PRINTABLE_MAX bytes. For every text a peer or guest controls. */
+#define HV_PRINTABLE_MAX 1024
+char *hv_printable_dup(const char *s);
 
 G_END_DECLS

@@ -199,6 +199,70 @@ static void test_output_failure_leaves_no_file(void)
 	rmdir(dir);
 }
 
+/* A shared dump directory: whatever another user put at NAME.part is never
+ * opened, truncated or followed; only our own stale file is replaced. */
+static void test_output_part_is_created_exclusively(void)
+{
+	g_autofree char *dir = tmpdir();
+	g_autofree char *path = g_build_filename(dir, "core", NULL);
+	g_autofree char *part = g_strconcat(path, ".part", NULL);
+	g_autofree char *victim = g_build_filename(dir, "victim", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *c = NULL;
+	HvOutput *out;
+	struct stat st;
+
+	/* a FIFO: refused at once (opening it would block) */
+	g_assert_cmpint(mkfifo(part, 0666), ==, 0);
+	g_assert_null(hv_output_open(path, FALSE, &error));
+	g_assert_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_EXISTS);
+	g_assert_nonnull(strstr(error->message, "FIFO"));
+	g_clear_error(&error);
+	g_assert_cmpint(lstat(part, &st), ==, 0); /* not ours to remove */
+	unlink(part);
+
+	/* a hard link to someone's file: its target stays untouched */
+	g_assert_true(g_file_set_contents(victim, "precious", -1, NULL));
+	g_assert_cmpint(link(victim, part), ==, 0);
+	g_assert_null(hv_output_open(path, TRUE, &error));
+	g_assert_nonnull(strstr(error->message, "2 links"));
+	g_clear_error(&error);
+	g_assert_true(g_file_get_contents(victim, &c, NULL, NULL));
+	g_assert_cmpstr(c, ==, "precious");
+	unlink(part);
+
+	/* a symlink: never followed */
+	g_assert_cmpint(symlink(victim, part), ==, 0);
+	g_assert_null(hv_output_open(path, TRUE, &error));
+	g_assert_nonnull(strstr(error->message, "symlink"));
+	g_clear_error(&error);
+	unlink(part);
+
+	/* another user's regular file (as root in CI: chown works) */
+	if (geteuid() == 0) {
+		g_assert_true(g_file_set_contents(part, "theirs", -1, NULL));
+		g_assert_cmpint(chown(part, 65534, 65534), ==, 0);
+		g_assert_null(hv_output_open(path, FALSE, &error));
+		g_assert_nonnull(strstr(error->message, "uid 65534"));
+		g_clear_error(&error);
+		unlink(part);
+	}
+
+	/* our own stale .part is replaced by a fresh private file */
+	g_assert_true(g_file_set_contents(part, "stale", -1, NULL));
+	chmod(part, 0644);
+	out = hv_output_open(path, FALSE, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(lstat(part, &st), ==, 0);
+	g_assert_cmpint(st.st_size, ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	g_assert_true(hv_output_commit(out, &error));
+	hv_output_free(out);
+	unlink(path);
+	unlink(victim);
+	rmdir(dir);
+}
+
 static void test_zero_page_detection(void)
 {
 	guint8 p[HV_PAGE_SIZE] = { 0 };
@@ -217,6 +281,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/elfcore/layout-notes-and-sparseness", test_elfcore_layout_notes_and_sparseness);
 	g_test_add_func("/output/refuses-existing-file", test_output_refuses_existing_file);
 	g_test_add_func("/output/failure-leaves-no-file", test_output_failure_leaves_no_file);
+	g_test_add_func("/output/part-is-created-exclusively", test_output_part_is_created_exclusively);
 	g_test_add_func("/elfcore/zero-page-detection", test_zero_page_detection);
 	return g_test_run();
 }

@@ -205,6 +205,13 @@ static void test_mtree_rejects_damaged_text(void)
 	expect_mtree_error("FlatView #0\n AS \"memory\", root: system\n"
 			   "  0000000000000000-0000000000001fff (prio 0, ram): x @ffffffffffffffff\n",
 			   "overflows");
+	/* ranges at the top of the address space: a + size wraps to 0 */
+	expect_mtree_error("FlatView #0\n AS \"memory\", root: system\n"
+			   "  fffffffffffff000-ffffffffffffffff (prio 0, ram): x\n"
+			   "  fffffffffffff800-ffffffffffffffff (prio 0, ram): y\n", "52-bit");
+	expect_mtree_error("FlatView #0\n AS \"memory\", root: system\n"
+			   "  000ffffffffff000-000fffffffffffff (prio 0, ram): x\n"
+			   "  000ffffffffff800-000fffffffffffff (prio 0, ram): y\n", "overlapping");
 }
 
 int main(int argc, char **argv)

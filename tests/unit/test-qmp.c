@@ -187,6 +187,18 @@ static void test_qmp_reports_command_error(void)
 	g_assert_nonnull(strstr(error->message, "no such thing"));
 }
 
+static void test_printable_strips_terminal_controls(void)
+{
+	g_autofree char *a = hv_printable_dup("bad\x1b]0;owned\x07\x1b[2J\r\nnext \xc2\x9b" "1m caf\xc3\xa9 \xff!");
+	g_autofree char *big = g_strnfill(5000, 'x');
+	g_autofree char *b = hv_printable_dup(big);
+	g_autofree char *c = hv_printable_dup(NULL);
+
+	g_assert_cmpstr(a, ==, "bad?]0;owned??[2J??next ?1m caf\xc3\xa9 ?!");
+	g_assert_cmpuint(strlen(b), ==, HV_PRINTABLE_MAX + 3);
+	g_assert_cmpstr(c, ==, "");
+}
+
 static void test_qmp_ignores_stale_answer_ids(void)
 {
 	const char *script[] = { GREETING, "<", CAPS_OK, "<",
@@ -326,6 +338,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/qmp/queues-events-during-command", test_qmp_queues_events_during_command);
 	g_test_add_func("/qmp/counts-events-read-in-one-chunk", test_qmp_counts_events_read_in_one_chunk);
 	g_test_add_func("/qmp/reports-command-error", test_qmp_reports_command_error);
+	g_test_add_func("/qmp/printable-strips-terminal-controls", test_printable_strips_terminal_controls);
 	g_test_add_func("/qmp/ignores-stale-answer-ids", test_qmp_ignores_stale_answer_ids);
 	g_test_add_func("/qmp/times-out", test_qmp_times_out);
 	g_test_add_func("/qmp/closed-mid-command", test_qmp_closed_mid_command);
