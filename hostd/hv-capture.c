@@ -25,10 +25,8 @@ static gboolean next_extent(gpointer user_data, guint index, guint64 *offset_ret
 		it->current = index;
 		it->cursor = 0;
 	}
-	if (!hv_guestmem_next_data(it->mem, r, &it->cursor, offset_ret, len_ret, error))
-		return FALSE;
-	*data_ret = hv_guestmem_range(it->mem, r)->host + *offset_ret;
-	return TRUE;
+	return hv_guestmem_next_chunk(it->mem, r, &it->cursor, offset_ret, len_ret, data_ret,
+				      error);
 }
 
 void hv_capture_result_clear(HvCaptureResult *res)
@@ -49,6 +47,7 @@ static char *hmp_text(HvQmp *qmp, const char *cmd, int timeout_ms, GError **erro
 
 struct HvCapture {
 	gint64 t0;
+	GCancellable *cancellable;
 	GArray *cpus;
 	HvGuestMem *mem;
 	HvDescriptor desc;
@@ -66,7 +65,29 @@ void hv_capture_free(HvCapture *c)
 	hv_guestmem_free(c->mem);
 	hv_kernel_info_clear(&c->ki);
 	g_ptr_array_unref(c->warnings);
+	g_clear_object(&c->cancellable);
 	g_free(c);
+}
+
+/* Descriptors found by scan are untrusted: prefer one that points at the
+ * VMCOREINFO the page tables verified (the module's does); else the
+ * first, said to be unchecked. */
+static void pick_scanned_descriptor(HvCapture *c, GArray *descs)
+{
+	guint i;
+
+	for (i = 0; c->ki.verified && i < descs->len; i++) {
+		HvDescriptor *d = &g_array_index(descs, HvDescriptor, i);
+
+		if (d->has_vmcoreinfo && d->vmcoreinfo_paddr == c->ki.note_paddr) {
+			c->desc = *d;
+			c->desc.cross_checked = TRUE;
+			return;
+		}
+	}
+	g_ptr_array_add(c->warnings, g_strdup_printf(
+		"descriptor at 0x%" PRIx64 " was found by scan and does not point at verified "
+		"VMCOREINFO: its event details are unchecked", c->desc.paddr));
 }
 
 HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **error)
@@ -74,9 +95,12 @@ HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **erro
 	g_autoptr(HvCapture) c = g_new0(HvCapture, 1);
 	g_autofree char *regs_text = NULL, *mtree_text = NULL;
 	g_autoptr(GArray) ram_map = NULL;
+	g_autoptr(GArray) descs = NULL;
 	guint i;
 
 	c->t0 = g_get_monotonic_time();
+	if (opt->cancellable != NULL)
+		c->cancellable = g_object_ref(opt->cancellable);
 	c->warnings = g_ptr_array_new_with_free_func(g_free);
 	/* RAM first: an unreadable backend is the error users must fix first */
 	mtree_text = hmp_text(qmp, "info mtree -f", opt->qmp_timeout_ms, error);
@@ -94,14 +118,35 @@ HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **erro
 	c->cpus = hv_parse_registers(regs_text, strlen(regs_text), error);
 	if (c->cpus == NULL)
 		return NULL;
-	c->has_desc = hv_descriptor_find(c->mem, c->cpus, &c->desc, c->warnings);
+	descs = g_array_new(FALSE, TRUE, sizeof(HvDescriptor));
+	hv_descriptor_find_all(c->mem, c->cpus, descs, c->warnings);
+	if (descs->len > 0) {
+		c->desc = g_array_index(descs, HvDescriptor, 0);
+		c->has_desc = TRUE;
+	}
 	if (!hv_kernel_discover(c->mem, c->cpus,
 				c->has_desc && c->desc.has_vmcoreinfo ? c->desc.vmcoreinfo_paddr : 0,
 				&c->ki, error))
 		return NULL;
+	if (c->has_desc && c->desc.source == HV_DESC_FROM_SCAN)
+		pick_scanned_descriptor(c, descs);
 	for (i = 0; i < c->ki.warnings->len; i++)
 		g_ptr_array_add(c->warnings, g_strdup(g_ptr_array_index(c->ki.warnings, i)));
 	return g_steal_pointer(&c);
+}
+
+guint64 hv_capture_estimate_bytes(HvCapture *c)
+{
+	guint64 total = 0;
+	guint i;
+
+	for (i = 0; i < hv_guestmem_n_ranges(c->mem); i++) {
+		guint64 cursor = 0, off, len;
+
+		while (hv_guestmem_next_data(c->mem, i, &cursor, &off, &len, NULL))
+			total += len;
+	}
+	return total + 1024 * 1024; /* headers and notes */
 }
 
 const HvDescriptor *hv_capture_get_descriptor(HvCapture *c)
@@ -188,6 +233,8 @@ gboolean hv_capture_write(HvCapture *c, HvOutput *out, HvCaptureResult *res, GEr
 		range_of_load[loads->len] = i;
 		g_array_append_val(loads, l);
 	}
+	if (c->cancellable != NULL)
+		hv_output_set_cancellable(out, c->cancellable);
 	it.mem = c->mem;
 	it.range_of_load = range_of_load;
 	it.cursor = 0;

@@ -17,6 +17,7 @@ G_BEGIN_DECLS
 
 typedef struct {
 	int qmp_timeout_ms;
+	GCancellable *cancellable; /* optional: stops the capture (QMP waits, writes) */
 } HvCaptureOptions;
 
 typedef struct {
@@ -46,6 +47,10 @@ const HvDescriptor *hv_capture_get_descriptor(HvCapture *c);
 gboolean hv_capture_write(HvCapture *c, HvOutput *out, HvCaptureResult *res, GError **error);
 void hv_capture_free(HvCapture *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvCapture, hv_capture_free)
+
+/* Upper bound of the dump's data bytes (allocated guest RAM), for a free
+ * space check before writing. */
+guint64 hv_capture_estimate_bytes(HvCapture *c);
 
 /* Both steps: writes the dump into out (opened by the caller), commits it. */
 gboolean hv_capture(HvQmp *qmp, HvOutput *out, const HvCaptureOptions *opt,

@@ -9,7 +9,8 @@
 #include "hv-machine.h"
 
 #define PG 4096u
-#define MAX_SCAN_HITS 4u
+#define MAX_INVALID_WARNINGS 3u
+#define MAX_INVALID 262144u
 
 G_STATIC_ASSERT(sizeof(struct hvdump_desc) == HVDUMP_DESC_SIZE_V1);
 
@@ -132,25 +133,37 @@ static gboolean read_and_parse(HvGuestMem *mem, guint64 paddr, HvDescriptor *d,
 
 typedef struct {
 	HvGuestMem *mem;
-	HvDescriptor *d;
+	GArray *out;            /* HvDescriptor: valid ones only */
 	GPtrArray *warnings;
-	guint hits;
-	gboolean found;
+	guint invalid;
 } ScanCtx;
 
+/* Pages that carry the magic but no valid descriptor are passed over (a
+ * guest process can write the magic anywhere): only valid ones count. */
 static gboolean desc_page(gpointer user_data, guint64 gpa, const guint8 *head)
 {
 	ScanCtx *s = user_data;
+	g_autoptr(GError) error = NULL;
+	guint8 page[PG];
+	HvDescriptor d;
 
 	if (rd64(head) != HVDUMP_DESC_MAGIC)
 		return TRUE;
-	s->hits++;
-	s->found = read_and_parse(s->mem, gpa, s->d, s->warnings);
-	return !s->found && s->hits < MAX_SCAN_HITS;
+	memcpy(page, head, PG);
+	if (!hv_descriptor_parse(page, PG, gpa, &d, &error)) {
+		if (++s->invalid <= MAX_INVALID_WARNINGS)
+			g_ptr_array_add(s->warnings, g_strdup_printf("%s; ignored", error->message));
+		return s->invalid < MAX_INVALID;
+	}
+	d.source = HV_DESC_FROM_SCAN;
+	g_array_append_val(s->out, d);
+	return s->out->len < HV_MAX_DESC_CANDIDATES;
 }
 
-gboolean hv_descriptor_find(HvGuestMem *mem, GArray *cpus, HvDescriptor *d, GPtrArray *warnings)
+guint hv_descriptor_find_all(HvGuestMem *mem, GArray *cpus, GArray *out, GPtrArray *warnings)
 {
+	ScanCtx s = { mem, out, warnings, 0 };
+	HvDescriptor d;
 	guint i;
 
 	/* O(1): the vCPU that wrote to pvpanic holds the magic and the address */
@@ -159,22 +172,38 @@ gboolean hv_descriptor_find(HvGuestMem *mem, GArray *cpus, HvDescriptor *d, GPtr
 
 		if (r->gpr[HV_RDI] != HVDUMP_REG_MAGIC)
 			continue;
-		if (read_and_parse(mem, r->gpr[HV_RSI], d, warnings)) {
-			d->source = HV_DESC_FROM_REGISTERS;
-			d->source_cpu = r->index;
-			return TRUE;
+		if (read_and_parse(mem, r->gpr[HV_RSI], &d, warnings)) {
+			d.source = HV_DESC_FROM_REGISTERS;
+			d.source_cpu = r->index;
+			g_array_append_val(out, d);
+			return out->len;
 		}
 	}
 	/* bounded scan of allocated page starts */
-	{
-		ScanCtx s = { mem, d, warnings, 0, FALSE };
+	hv_guestmem_scan_pages(mem, desc_page, &s, NULL);
+	if (s.invalid > MAX_INVALID_WARNINGS)
+		g_ptr_array_add(warnings, g_strdup_printf(
+			"%u more pages carried the descriptor magic but no valid descriptor",
+			s.invalid - MAX_INVALID_WARNINGS));
+	return out->len;
+}
 
-		hv_guestmem_scan_pages(mem, desc_page, &s, NULL);
-		if (s.found) {
-			d->source = HV_DESC_FROM_SCAN;
-			return TRUE;
-		}
+gboolean hv_descriptor_find(HvGuestMem *mem, GArray *cpus, HvDescriptor *d, GPtrArray *warnings)
+{
+	g_autoptr(GArray) all = g_array_new(FALSE, TRUE, sizeof(HvDescriptor));
+
+	if (hv_descriptor_find_all(mem, cpus, all, warnings) == 0) {
+		memset(d, 0, sizeof(*d));
+		return FALSE;
 	}
-	memset(d, 0, sizeof(*d));
-	return FALSE;
+	*d = g_array_index(all, HvDescriptor, 0);
+	return TRUE;
+}
+
+gboolean hv_descriptor_requests_resume(const HvDescriptor *d)
+{
+	/* only the vCPU that signalled can ask to go on: anything in guest RAM
+	 * (a scan hit) could have been written by any guest process */
+	return d != NULL && d->source == HV_DESC_FROM_REGISTERS && d->event == HVDUMP_EVENT_OOPS &&
+	       (d->flags & HVDUMP_F_DUMP_REQUEST) != 0;
 }

@@ -24,6 +24,7 @@ typedef struct {
 	guint64 paddr;
 	HvDescriptorSource source;
 	guint source_cpu;          /* vCPU whose registers pointed at it */
+	gboolean cross_checked;    /* scan hit that points at the verified VMCOREINFO */
 	guint32 flags;
 	gboolean has_vmcoreinfo;
 	guint64 vmcoreinfo_paddr;
@@ -41,10 +42,23 @@ typedef struct {
 gboolean hv_descriptor_parse(const guint8 *buf, gsize len, guint64 paddr, HvDescriptor *d,
 			     GError **error);
 
-/* Finds and validates the descriptor. Returns FALSE when there is none
- * usable; reasons go to warnings (char*) when a candidate was rejected. */
+/* Valid scan hits kept. */
+#define HV_MAX_DESC_CANDIDATES 8
+
+/* Finds and validates descriptors into out (HvDescriptor): the one the
+ * signalling vCPU's registers announce, alone; else up to
+ * HV_MAX_DESC_CANDIDATES valid ones from a scan of allocated pages (pages
+ * with the magic that do not validate are passed over, and do not count).
+ * Reasons for rejected candidates go to warnings (char*). Returns out->len. */
+guint hv_descriptor_find_all(HvGuestMem *mem, GArray *cpus, GArray *out, GPtrArray *warnings);
+/* The first of hv_descriptor_find_all; FALSE when there is none. */
 gboolean hv_descriptor_find(HvGuestMem *mem, GArray *cpus, HvDescriptor *d,
 			    GPtrArray *warnings);
+
+/* Does this descriptor ask the host to dump and resume (an oops with
+ * dump_on_oops)? Only when the signalling vCPU announced it: a scan hit is
+ * never trusted to keep a panicked guest running. */
+gboolean hv_descriptor_requests_resume(const HvDescriptor *d);
 
 const char *hv_descriptor_event_name(guint32 event);
 

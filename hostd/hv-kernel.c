@@ -59,35 +59,6 @@ static gboolean try_note_at(HvGuestMem *mem, guint64 paddr, Candidate *c)
 	return hv_vmcoreinfo_parse(desc, descsz, &c->vi, NULL);
 }
 
-typedef struct {
-	HvGuestMem *mem;
-	GArray *cands;
-} ScanCtx;
-
-/* Only the 24 header bytes of an allocated page are looked at here; a
- * note's body is then read bounded, by GPA. */
-static gboolean note_page(gpointer user_data, guint64 gpa, const guint8 *head)
-{
-	ScanCtx *s = user_data;
-	Candidate c = { 0 };
-	guint32 descsz;
-
-	if (!hv_vmcoreinfo_note_header(head, HV_VMCOREINFO_DESC_OFFSET + HV_VMCOREINFO_MAX_DESC,
-				       &descsz) ||
-	    !try_note_at(s->mem, gpa, &c))
-		return TRUE;
-	g_array_append_val(s->cands, c);
-	return s->cands->len < HV_MAX_VMCOREINFO_CANDIDATES;
-}
-
-/* Scans allocated guest pages for page-aligned VMCOREINFO notes. */
-static gboolean scan_candidates(HvGuestMem *mem, GArray *cands, GError **error)
-{
-	ScanCtx s = { mem, cands };
-
-	return hv_guestmem_scan_pages(mem, note_page, &s, error);
-}
-
 /* A kernel page-table root from a vCPU in long mode. With PTI the user
  * copy sits 4 KiB above the kernel one, so both are tried. */
 static guint collect_roots(GArray *cpus, guint64 roots[], gboolean la57[], guint max)
@@ -197,105 +168,160 @@ static void derive_layout(HvGuestMem *mem, HvKernelInfo *ki)
 		warn(ki, "direct map not found in the page tables; RAM segments carry no virtual address");
 }
 
+typedef struct {
+	guint64 roots[16];
+	gboolean la57[16];
+	guint n;
+} Roots;
+
+/* Verifies a candidate against every vCPU's page tables; the tables that
+ * vouched for it go to *pt_ret. With no vCPU in long mode nothing can be
+ * checked: FALSE. */
+static gboolean verify_any(HvGuestMem *mem, const HvVmcoreinfo *vi, const Roots *roots,
+			   HvPgtable *pt_ret)
+{
+	guint j;
+
+	for (j = 0; j < roots->n; j++) {
+		HvPgtable pt;
+
+		hv_pgtable_init(&pt, hv_guestmem_phys_read, mem, roots->roots[j], roots->la57[j]);
+		if (verify(mem, vi, &pt)) {
+			if (pt_ret != NULL)
+				*pt_ret = pt;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+typedef struct {
+	HvGuestMem *mem;
+	const Roots *roots;
+	HvKernelInfo *ki;
+	GArray *cands;      /* Candidate: verified ones (all parsed ones without roots) */
+	guint rejected;
+} ScanCtx;
+
+static void reject(HvKernelInfo *ki, guint *rejected, guint64 paddr)
+{
+	if (++*rejected <= HV_MAX_VMCOREINFO_WARNINGS)
+		warn(ki, "VMCOREINFO candidate at 0x%" PRIx64
+		     " disagrees with the guest page tables; ignored", paddr);
+}
+
+/* Only the 24 header bytes of an allocated page are looked at first; a
+ * note's body is then read bounded, by GPA, and verified at once: forged
+ * notes never use up the candidate slots the genuine one needs. */
+static gboolean note_page(gpointer user_data, guint64 gpa, const guint8 *head)
+{
+	ScanCtx *s = user_data;
+	Candidate c = { 0 };
+	guint32 descsz;
+
+	if (!hv_vmcoreinfo_note_header(head, HV_VMCOREINFO_DESC_OFFSET + HV_VMCOREINFO_MAX_DESC,
+				       &descsz) ||
+	    !try_note_at(s->mem, gpa, &c)) {
+		hv_vmcoreinfo_clear(&c.vi);
+		return TRUE;
+	}
+	if (s->roots->n > 0 && !verify_any(s->mem, &c.vi, s->roots, NULL)) {
+		hv_vmcoreinfo_clear(&c.vi);
+		reject(s->ki, &s->rejected, gpa);
+		return s->rejected < HV_MAX_VMCOREINFO_REJECTED;
+	}
+	g_array_append_val(s->cands, c);
+	return s->cands->len < HV_MAX_VMCOREINFO_CANDIDATES;
+}
+
+static void clear_candidates(GArray *cands)
+{
+	guint i;
+
+	for (i = 0; i < cands->len; i++)
+		hv_vmcoreinfo_clear(&g_array_index(cands, Candidate, i).vi);
+}
+
 gboolean hv_kernel_discover(HvGuestMem *mem, GArray *cpus, guint64 known_paddr,
 			    HvKernelInfo *ki, GError **error)
 {
 	g_autoptr(GArray) cands = g_array_new(FALSE, TRUE, sizeof(Candidate));
-	guint64 roots[16];
-	gboolean la57[16];
-	guint nroots, i, j, nverified = 0;
-	int chosen = -1;
+	Roots roots = { 0 };
+	ScanCtx s = { mem, &roots, ki, cands, 0 };
+	Candidate *c;
+	guint i;
 
 	memset(ki, 0, sizeof(*ki));
 	ki->warnings = g_ptr_array_new_with_free_func(g_free);
+	roots.n = collect_roots(cpus, roots.roots, roots.la57, G_N_ELEMENTS(roots.roots));
 	if (known_paddr != 0) {
-		Candidate c = { 0 };
+		Candidate k = { 0 };
 
-		if (try_note_at(mem, known_paddr, &c))
-			g_array_append_val(cands, c);
-		else
-			warn(ki, "no valid VMCOREINFO note at the announced address 0x%" PRIx64
-			     "; scanning", known_paddr);
+		if (try_note_at(mem, known_paddr, &k) &&
+		    (roots.n == 0 || verify_any(mem, &k.vi, &roots, NULL))) {
+			g_array_append_val(cands, k);
+		} else {
+			hv_vmcoreinfo_clear(&k.vi);
+			warn(ki, "no VMCOREINFO note the page tables agree with at the announced "
+			     "address 0x%" PRIx64 "; scanning", known_paddr);
+		}
 	}
-	if (cands->len == 0 && !scan_candidates(mem, cands, error))
-		goto fail;
+	if (cands->len == 0 && !hv_guestmem_scan_pages(mem, note_page, &s, error)) {
+		clear_candidates(cands);
+		return FALSE;
+	}
+	if (s.rejected > HV_MAX_VMCOREINFO_WARNINGS)
+		warn(ki, "%u more VMCOREINFO candidates disagreed with the guest page tables",
+		     s.rejected - HV_MAX_VMCOREINFO_WARNINGS);
+	if (s.rejected >= HV_MAX_VMCOREINFO_REJECTED)
+		warn(ki, "VMCOREINFO scan stopped after %u forged candidates", s.rejected);
 	ki->candidates = cands->len;
 	if (cands->len == 0) {
-		warn(ki, "no VMCOREINFO note found in guest RAM; the dump carries none");
+		warn(ki, s.rejected > 0 ?
+		     "no VMCOREINFO candidate passed verification; the dump carries none" :
+		     "no VMCOREINFO note found in guest RAM; the dump carries none");
 		return TRUE;
 	}
 
-	nroots = collect_roots(cpus, roots, la57, G_N_ELEMENTS(roots));
-	if (nroots == 0) {
+	c = &g_array_index(cands, Candidate, 0);
+	if (roots.n == 0) {
 		/* no vCPU runs a 64-bit kernel: nothing to check against */
-		Candidate *c = &g_array_index(cands, Candidate, 0);
-
 		warn(ki, "no vCPU in long mode: VMCOREINFO at 0x%" PRIx64 " used unverified",
 		     c->paddr);
 		ki->found = TRUE;
 		ki->note_paddr = c->paddr;
 		ki->vi = c->vi;
 		memset(&c->vi, 0, sizeof(c->vi));
-		goto done;
+		clear_candidates(cands);
+		return TRUE;
 	}
-	for (i = 0; i < cands->len; i++) {
-		Candidate *c = &g_array_index(cands, Candidate, i);
-		gboolean ok = FALSE;
-
-		for (j = 0; j < nroots && !ok; j++) {
-			HvPgtable pt;
-
-			hv_pgtable_init(&pt, hv_guestmem_phys_read, mem, roots[j], la57[j]);
-			if (verify(mem, &c->vi, &pt)) {
-				ok = TRUE;
-				if (chosen < 0) {
-					chosen = (int)i;
-					ki->pgtable = pt;
-					ki->has_pgtable = TRUE;
-				}
-			}
-		}
-		if (ok)
-			nverified++;
-		else
-			warn(ki, "VMCOREINFO candidate at 0x%" PRIx64
-			     " disagrees with the guest page tables; ignored", c->paddr);
-	}
-	if (chosen < 0) {
-		warn(ki, "no VMCOREINFO candidate passed verification; the dump carries none");
-		goto done;
-	}
+	/* every candidate here is verified; the first one's tables are kept */
+	verify_any(mem, &c->vi, &roots, &ki->pgtable);
+	ki->has_pgtable = TRUE;
 	ki->found = TRUE;
 	ki->verified = TRUE;
-	ki->note_paddr = g_array_index(cands, Candidate, chosen).paddr;
-	ki->vi = g_array_index(cands, Candidate, chosen).vi;
-	memset(&g_array_index(cands, Candidate, chosen).vi, 0, sizeof(HvVmcoreinfo));
+	ki->note_paddr = c->paddr;
+	ki->vi = c->vi;
+	memset(&c->vi, 0, sizeof(c->vi));
 	derive_layout(mem, ki);
 
-	if (nverified > 1 && ki->has_kimage && ki->has_direct_map &&
+	if (cands->len > 1 && ki->has_kimage && ki->has_direct_map &&
 	    !referenced_by_kernel(mem, ki, ki->note_paddr)) {
-		/* several plausible notes: prefer the one the kernel points at */
-		for (i = 0; i < cands->len; i++) {
-			Candidate *c = &g_array_index(cands, Candidate, i);
+		/* several genuine-looking notes: prefer the one the kernel points at */
+		for (i = 1; i < cands->len; i++) {
+			Candidate *o = &g_array_index(cands, Candidate, i);
 
-			if ((int)i == chosen || c->vi.text == NULL || !verify(mem, &c->vi, &ki->pgtable) ||
-			    !referenced_by_kernel(mem, ki, c->paddr))
+			if (!referenced_by_kernel(mem, ki, o->paddr))
 				continue;
 			warn(ki, "VMCOREINFO at 0x%" PRIx64 " preferred over 0x%" PRIx64
-			     " (referenced by the kernel)", c->paddr, ki->note_paddr);
+			     " (referenced by the kernel)", o->paddr, ki->note_paddr);
 			hv_vmcoreinfo_clear(&ki->vi);
-			ki->vi = c->vi;
-			memset(&c->vi, 0, sizeof(c->vi));
-			ki->note_paddr = c->paddr;
+			ki->vi = o->vi;
+			memset(&o->vi, 0, sizeof(o->vi));
+			ki->note_paddr = o->paddr;
 			break;
 		}
 	}
-done:
-	for (i = 0; i < cands->len; i++)
-		hv_vmcoreinfo_clear(&g_array_index(cands, Candidate, i).vi);
+	clear_candidates(cands);
 	return TRUE;
-fail:
-	for (i = 0; i < cands->len; i++)
-		hv_vmcoreinfo_clear(&g_array_index(cands, Candidate, i).vi);
-	return FALSE;
 }

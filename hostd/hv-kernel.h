@@ -16,13 +16,19 @@
 
 G_BEGIN_DECLS
 
+/* Verified candidates kept (only verified ones count). */
 #define HV_MAX_VMCOREINFO_CANDIDATES 16
+/* Forged candidates (notes that parse but the page tables contradict) the
+ * scan looks past before it gives up: 1 GiB of sprayed pages. */
+#define HV_MAX_VMCOREINFO_REJECTED 262144
+/* Rejected candidates named one by one in the warnings. */
+#define HV_MAX_VMCOREINFO_WARNINGS 3
 
 typedef struct {
 	gboolean found;          /* vi is valid and used */
 	gboolean verified;       /* cross-checked against guest page tables */
 	guint64 note_paddr;
-	guint candidates;        /* notes that parsed */
+	guint candidates;        /* notes that parsed and verified (or could not be checked) */
 	HvVmcoreinfo vi;
 	gboolean has_kimage;
 	guint64 kimage_vaddr, kimage_paddr, kimage_size;

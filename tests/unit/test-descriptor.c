@@ -146,6 +146,58 @@ static void test_descriptor_found_from_registers_then_scan(void)
 	hv_guestmem_free(mem);
 }
 
+/* Pages with the magic and nothing valid behind it (any guest process can
+ * write them) do not hide the real descriptor, however many there are. */
+static void test_descriptor_scan_passes_over_junk(void)
+{
+	g_autofree guint8 *ram = g_malloc0(1 << 20);
+	HvGuestRange r = { .gpa = 0, .size = 1 << 20 };
+	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GArray) cpus = g_array_new(FALSE, TRUE, sizeof(HvVcpuRegs));
+	g_autoptr(GArray) all = g_array_new(FALSE, TRUE, sizeof(HvDescriptor));
+	guint64 magic = GUINT64_TO_LE(HVDUMP_DESC_MAGIC);
+	HvVcpuRegs c = { 0 };
+	HvGuestMem *mem;
+	guint i;
+
+	for (i = 0; i < 4; i++)
+		memcpy(ram + (i + 1) * 4096, &magic, 8); /* before PADDR (5 pages in) */
+	build(ram + PADDR);
+	for (i = 0; i < 20; i++)
+		memcpy(ram + 0x10000 + i * 4096, &magic, 8);
+	r.host = ram;
+	mem = hv_guestmem_new_static(&r, 1);
+	g_array_append_val(cpus, c);
+	g_assert_cmpuint(hv_descriptor_find_all(mem, cpus, all, warnings), ==, 1);
+	g_assert_cmphex(g_array_index(all, HvDescriptor, 0).paddr, ==, PADDR);
+	g_assert_cmpint(g_array_index(all, HvDescriptor, 0).source, ==, HV_DESC_FROM_SCAN);
+	/* three named, the other 21 counted */
+	g_assert_cmpuint(warnings->len, ==, 4);
+	g_assert_nonnull(strstr(g_ptr_array_index(warnings, 3), "21 more pages"));
+	hv_guestmem_free(mem);
+}
+
+/* Only the signalling vCPU can turn a panic into "dump and resume". */
+static void test_descriptor_resume_needs_registers(void)
+{
+	guint8 page[4096];
+	struct hvdump_desc *x = (struct hvdump_desc *)page;
+	HvDescriptor d;
+
+	build(page);
+	x->event = HVDUMP_EVENT_OOPS;
+	x->flags |= HVDUMP_F_DUMP_REQUEST;
+	seal(x);
+	g_assert_true(hv_descriptor_parse(page, sizeof(page), PADDR, &d, NULL));
+	d.source = HV_DESC_FROM_SCAN;
+	g_assert_false(hv_descriptor_requests_resume(&d));
+	d.source = HV_DESC_FROM_REGISTERS;
+	g_assert_true(hv_descriptor_requests_resume(&d));
+	d.event = HVDUMP_EVENT_PANIC;
+	g_assert_false(hv_descriptor_requests_resume(&d));
+	g_assert_false(hv_descriptor_requests_resume(NULL));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -153,5 +205,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/descriptor/rejects-damage", test_descriptor_rejects_damage);
 	g_test_add_func("/descriptor/sanitises-message", test_descriptor_sanitises_message);
 	g_test_add_func("/descriptor/found-from-registers-then-scan", test_descriptor_found_from_registers_then_scan);
+	g_test_add_func("/descriptor/scan-passes-over-junk", test_descriptor_scan_passes_over_junk);
+	g_test_add_func("/descriptor/resume-needs-registers", test_descriptor_resume_needs_registers);
 	return g_test_run();
 }

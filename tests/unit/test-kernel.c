@@ -200,6 +200,40 @@ static void test_kernel_ignores_forged_note(Fixture *f, gconstpointer data)
 	hv_kernel_info_clear(&ki);
 }
 
+/* An unprivileged process sprays page-aligned notes that parse but lie;
+ * the genuine note lies beyond them in scan order. */
+static void test_kernel_sees_past_sprayed_notes(Fixture *f, gconstpointer data)
+{
+	HvKernelInfo ki;
+	guint i;
+
+	(void)data;
+	memset(f->ram + SG_NOTE, 0, 4096);
+	for (i = 0; i < 3 * HV_MAX_VMCOREINFO_CANDIDATES; i++)
+		sg_write_note(f->ram, 0x100000 + i * 4096,
+			      "OSRELEASE=6.1.0-synthetic\nPAGESIZE=4096\n"
+			      "SYMBOL(_stext)=ffffffff82000000\n"
+			      "SYMBOL(swapper_pg_dir)=ffffffff81a00000\nNUMBER(phys_base)=0\n");
+	sg_write_note(f->ram, 0x400000, sg_vmcoreinfo_text());
+	g_assert_true(hv_kernel_discover(f->mem, f->cpus, 0, &ki, NULL));
+	g_assert_true(ki.found);
+	g_assert_true(ki.verified);
+	g_assert_cmphex(ki.note_paddr, ==, 0x400000);
+	g_assert_cmpuint(ki.candidates, ==, 1);
+	/* a few named, the rest counted: the log stays short */
+	g_assert_cmpuint(ki.warnings->len, <=, HV_MAX_VMCOREINFO_WARNINGS + 1);
+	g_assert_true(has_warning(&ki, "45 more VMCOREINFO candidates"));
+	hv_kernel_info_clear(&ki);
+
+	/* announced by a (forged) descriptor: a note that parses but fails
+	 * verification must not stop the scan */
+	g_assert_true(hv_kernel_discover(f->mem, f->cpus, 0x100000, &ki, NULL));
+	g_assert_true(ki.found);
+	g_assert_cmphex(ki.note_paddr, ==, 0x400000);
+	g_assert_true(has_warning(&ki, "announced"));
+	hv_kernel_info_clear(&ki);
+}
+
 static void test_kernel_rejects_release_mismatch(Fixture *f, gconstpointer data)
 {
 	HvKernelInfo ki;
@@ -275,6 +309,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/vmcoreinfo/note-header-checks-bounds", test_note_header_checks_bounds);
 	FX("/pgtable/translates-2m-4k-and-misses", test_pgtable_translates_2m_4k_and_misses);
 	FX("/pgtable/finds-direct-map", test_pgtable_finds_direct_map);
+	FX("/kernel/sees-past-sprayed-notes", test_kernel_sees_past_sprayed_notes);
 	FX("/kernel/discovers-verified-note", test_kernel_discovers_verified_note);
 	FX("/kernel/ignores-forged-note", test_kernel_ignores_forged_note);
 	FX("/kernel/rejects-release-mismatch", test_kernel_rejects_release_mismatch);
