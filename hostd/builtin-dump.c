@@ -1,9 +1,18 @@
 /* builtin-dump.c — `hvdump dump --qmp SOCKET FILE`: on-demand dump of a
  * running, paused or panicked VM. A running VM is paused for the capture and
- * resumed afterwards, whether the capture worked or not. */
+ * resumed afterwards, whether the capture worked, failed or was interrupted
+ * (SIGINT, SIGTERM, SIGHUP: exit 128 + signal, FILE.part removed). */
 #include <stdio.h>
 
 #include "hvdump-cli.h"
+
+/* A signal that interrupted the dump decides the exit code: 128 + signal. */
+static int exit_code(int rc)
+{
+	int sig = hv_cli_signal_received();
+
+	return sig != 0 ? 128 + sig : rc;
+}
 
 int hv_cmd_dump(int argc, char **argv)
 {
@@ -28,6 +37,7 @@ int hv_cmd_dump(int argc, char **argv)
 	HvCaptureOptions opt = { 0 };
 	HvCaptureResult res = { 0 };
 	gboolean was_running = FALSE, ok;
+	GCancellable *cancellable;
 	int timeout_ms;
 
 	g_option_context_set_summary(ctx, "Dump the guest behind a QMP socket to FILE (ELF vmcore).\n"
@@ -46,6 +56,7 @@ int hv_cmd_dump(int argc, char **argv)
 		return HV_EXIT_USAGE;
 	}
 	timeout_ms = timeout_s * 1000;
+	cancellable = hv_cli_watch_signals();
 	/* refuse an existing FILE before touching the VM */
 	out = hv_output_open(rest[0], force, &error);
 	if (out == NULL) {
@@ -55,32 +66,40 @@ int hv_cmd_dump(int argc, char **argv)
 	qmp = hv_qmp_connect(qmp_path, timeout_ms, &error);
 	if (qmp == NULL) {
 		hv_cli_error("dump: %s", error->message);
-		return HV_EXIT_FAILURE;
+		return exit_code(HV_EXIT_FAILURE);
 	}
-	if (!hv_vm_pause(qmp, timeout_ms, &was_running, &status, &error)) {
-		hv_cli_error("dump: pausing the VM: %s", error->message);
-		return HV_EXIT_FAILURE;
-	}
-	if (verbose)
+	hv_qmp_set_cancellable(qmp, cancellable);
+	ok = hv_vm_pause(qmp, timeout_ms, &was_running, &status, &error);
+	if (!ok)
+		g_prefix_error(&error, "pausing the VM: ");
+	if (ok && verbose)
 		hv_cli_info("VM state: %s%s", status ? status : "?",
 			    was_running ? " (paused for the dump)" : "");
 	opt.qmp_timeout_ms = timeout_ms;
-	ok = hv_capture(qmp, out, &opt, &res, &error);
+	opt.cancellable = cancellable;
+	if (ok)
+		ok = hv_capture(qmp, out, &opt, &res, &error);
 	if (was_running) {
+		/* resuming is never interrupted: a VM we paused must run again */
 		g_autoptr(GError) rerr = NULL;
 
+		hv_qmp_set_cancellable(qmp, NULL);
 		if (!hv_vm_resume(qmp, timeout_ms, &rerr)) {
 			hv_cli_error("dump: resuming the VM: %s", rerr->message);
 			ok = FALSE;
 		}
 	}
 	if (!ok) {
-		if (error != NULL)
+		if (hv_cli_signal_received() != 0)
+			hv_cli_error("dump: interrupted by %s; %s not written%s",
+				     g_strsignal(hv_cli_signal_received()), rest[0],
+				     was_running ? ", VM resumed" : "");
+		else if (error != NULL)
 			hv_cli_error("dump: %s", error->message);
 		hv_capture_result_clear(&res);
-		return HV_EXIT_FAILURE;
+		return exit_code(HV_EXIT_FAILURE);
 	}
 	hv_cli_report(rest[0], &res, verbose);
 	hv_capture_result_clear(&res);
-	return HV_EXIT_OK;
+	return HV_EXIT_OK; /* complete under its final name, even if a signal came late */
 }

@@ -24,5 +24,13 @@ int hv_cmd_run(int argc, char **argv);
 /* "hvdump: <message>" on stderr, one line. */
 void hv_cli_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void hv_cli_info(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/* Takes SIGINT/SIGTERM/SIGHUP from now on (call before starting threads or
+ * children): the first one cancels the returned cancellable. */
+GCancellable *hv_cli_watch_signals(void);
+/* The signal that cancelled it, or 0. */
+int hv_cli_signal_received(void);
+/* GSpawnChildSetupFunc: default signal mask and dispositions for QEMU. */
+void hv_cli_child_setup(gpointer data);
+
 /* Prints the warnings and a one-line summary of a capture. */
 void hv_cli_report(const char *path, const HvCaptureResult *res, gboolean verbose);

@@ -1,4 +1,5 @@
 /* hvdump.c — the hvdump command: subcommand dispatch and shared output. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,8 +25,10 @@ static const char usage[] =
 static void vprint(const char *fmt, va_list ap)
 {
 	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+	/* messages quote QEMU's and the guest's text: nothing raw reaches the terminal */
+	g_autofree char *safe = hv_printable_dup(msg);
 
-	fprintf(stderr, "hvdump: %s\n", msg);
+	fprintf(stderr, "hvdump: %s\n", safe);
 }
 
 void hv_cli_error(const char *fmt, ...)
@@ -44,6 +47,61 @@ void hv_cli_info(const char *fmt, ...)
 	va_start(ap, fmt);
 	vprint(fmt, ap);
 	va_end(ap);
+}
+
+/* ---- signals ------------------------------------------------------------
+ * SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken by one
+ * thread with sigwait(), which cancels a GCancellable: work in progress
+ * (QMP waits, dump writes) ends with G_IO_ERROR_CANCELLED and the command
+ * cleans up (resumes the VM it paused, removes FILE.part) before exiting
+ * 128 + signal. Nothing runs in a signal handler. */
+static gint signal_received;
+static GCancellable *signal_cancellable;
+static sigset_t signal_set;
+
+static gpointer signal_thread(gpointer data)
+{
+	(void)data;
+	for (;;) {
+		int sig = 0;
+
+		if (sigwait(&signal_set, &sig) != 0)
+			continue;
+		if (g_atomic_int_compare_and_exchange(&signal_received, 0, sig))
+			g_cancellable_cancel(signal_cancellable);
+	}
+	return NULL;
+}
+
+GCancellable *hv_cli_watch_signals(void)
+{
+	if (signal_cancellable != NULL)
+		return signal_cancellable;
+	signal_cancellable = g_cancellable_new();
+	sigemptyset(&signal_set);
+	sigaddset(&signal_set, SIGINT);
+	sigaddset(&signal_set, SIGTERM);
+	sigaddset(&signal_set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &signal_set, NULL);
+	g_thread_unref(g_thread_new("hvdump-signals", signal_thread, NULL));
+	return signal_cancellable;
+}
+
+int hv_cli_signal_received(void)
+{
+	return g_atomic_int_get(&signal_received);
+}
+
+void hv_cli_child_setup(gpointer data)
+{
+	sigset_t none;
+
+	(void)data;
+	/* after fork, before exec: the child (QEMU) gets default signals */
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGXFSZ, SIG_DFL);
 }
 
 void hv_cli_report(const char *path, const HvCaptureResult *res, gboolean verbose)
