@@ -6,7 +6,6 @@ target (one result each), and the e2e scripts (TAP). A program that dies,
 times out or exits non-zero without reporting a failure counts as failed.
 Usage: runner.py [--only SUBSTRING]
 """
-import glob
 import os
 import re
 import shutil
@@ -18,7 +17,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 FUZZ_BUILD = os.path.join(ROOT, "build-fuzz")
-FUZZ_SECONDS = int(os.environ.get("HVDUMP_FUZZ_SECONDS", "10"))
+FUZZ_SECONDS = int(os.environ.get("HVDUMP_FUZZ_SECONDS", "30"))
+# libFuzzer's corpus is kept between runs on this machine (CI binds a host
+# directory here), so coverage grows from run to run; seeds are always added.
+FUZZ_CORPUS = os.environ.get("HVDUMP_FUZZ_CORPUS") or os.path.join(
+    os.environ.get("HVDUMP_CACHE") or os.path.expanduser("~/.cache/hvdump"), "fuzz-corpus")
 
 TAP_RE = re.compile(r"^(not ok|ok)\b\s*\d*\s*-?\s*(.*?)(?:\s+#\s*(SKIP|TODO)\b(.*))?$")
 
@@ -29,25 +32,28 @@ def programs():
     for t in ["registers", "mtree", "vmcoreinfo", "qmp", "kernel", "descriptor"]:
         yield ("fuzz/" + t, ["FUZZ", t], FUZZ_SECONDS + 120, False)
     for t in ["test_module_build", "test_panic", "test_live_dump", "test_errors", "test_q35_big",
-              "test_module"]:
+              "test_module", "test_hostile", "test_hugetlb"]:
         yield ("e2e/" + t, ["/usr/bin/python3", os.path.join(ROOT, "tests", "e2e", t + ".py")],
                900, True)
 
 
 def run_fuzz(target, timeout):
     seeds = os.path.join(ROOT, "tests", "fuzz", "seeds", target)
-    corpus = tempfile.mkdtemp(prefix="hvdump-fuzz-")
+    corpus = os.path.join(FUZZ_CORPUS, target)
+    os.makedirs(corpus, exist_ok=True)
+    artifacts = tempfile.mkdtemp(prefix="hvdump-fuzz-")
     try:
-        for f in glob.glob(os.path.join(seeds, "*")):
-            shutil.copy(f, corpus)
         argv = [os.path.join(FUZZ_BUILD, "tests", "fuzz", "fuzz-" + target),
                 "-max_total_time=%d" % FUZZ_SECONDS, "-max_len=65536", "-rss_limit_mb=2048",
-                "-timeout=10", "-artifact_prefix=" + corpus + "/", corpus]
+                "-timeout=10", "-artifact_prefix=" + artifacts + "/", corpus, seeds]
         r = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=timeout)
         done = re.search(r"Done (\d+) runs", r.stderr)
-        return r.returncode, r.stderr, done.group(1) if done else "?"
+        cov = re.findall(r"cov: (\d+)", r.stderr)
+        units = len(os.listdir(corpus))
+        return r.returncode, r.stderr, "%s runs, cov %s, corpus %d" % (
+            done.group(1) if done else "?", cov[-1] if cov else "?", units)
     finally:
-        shutil.rmtree(corpus, ignore_errors=True)
+        shutil.rmtree(artifacts, ignore_errors=True)
 
 
 def main():
@@ -67,7 +73,7 @@ def main():
                 rc, err, runs = -1, "timed out", "?"
             if rc == 0:
                 passed += 1
-                print("PASS %s: %s runs without a finding (%.0fs)" % (name, runs, time.time() - start))
+                print("PASS %s: %s, no finding (%.0fs)" % (name, runs, time.time() - start))
             else:
                 failed += 1
                 print("FAIL %s: exit %d" % (name, rc))

@@ -2,10 +2,12 @@
 non-zero exit, with no file left under the final name."""
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
+import time
 
 from hvtest import (HVDUMP, Guest, Tap, one_line_error, qemu_args, run_hvdump)
 
@@ -106,11 +108,28 @@ def main():
         os.mkdir(full)
         if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", full]).returncode == 0:
             try:
-                r = run_hvdump(["run", "--out", full, "--name", "nospace", "--timeout", "200", "--"] +
-                               qemu_args("sysrq"))
-                t.ok(r.returncode == 4 and "capture failed" in r.stderr and "No space left" in r.stderr
-                     and os.listdir(full) == [],
-                     "run: a capture that fails (disk full) exits 4 and leaves no file", r.stderr)
+                # the guest is kept paused for the user; stopping hvdump run ends it
+                errf = os.path.join(work, "nospace.err")
+                p = subprocess.Popen([HVDUMP, "run", "--out", full, "--name", "nospace",
+                                      "--timeout", "200", "--"] + qemu_args("sysrq"),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=open(errf, "w"))
+                deadline = time.time() + 200
+                while (p.poll() is None and time.time() < deadline and
+                       "hvdump dump --qmp" not in open(errf).read()):
+                    time.sleep(0.2)
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                err = open(errf).read()
+                t.ok(p.returncode == 4 and "capture failed" in err and "No space left" in err
+                     and "kept paused" in err and os.listdir(full) == [],
+                     "run: a capture that fails (disk full) keeps the guest paused until stopped, "
+                     "exits 4 and leaves no file", err)
             finally:
                 subprocess.run(["umount", full])
         else:
