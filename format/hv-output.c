@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,8 @@ struct HvOutput {
 	int fd;
 	gboolean force;
 	gboolean committed;
+	dev_t dev;              /* the .part we created */
+	ino_t ino;
 	GCancellable *cancellable;
 };
 
@@ -29,29 +32,69 @@ static void set_errno_error(GError **error, int e, const char *what, const char 
 	g_set_error(error, HV_OUTPUT_ERROR, code, "%s %s: %s", what, path, g_strerror(e));
 }
 
-/* NAME.part left behind by an interrupted run of ours (a regular file we
- * own with no other link) may be removed; anything else in its place was
- * put there by someone else and is never opened, truncated or followed. */
-static gboolean remove_stale_part(const char *part, GError **error)
+static const char *type_name(mode_t m)
 {
-	struct stat st;
+	return S_ISREG(m) ? "regular file" : S_ISFIFO(m) ? "FIFO" : S_ISLNK(m) ? "symlink" :
+	       S_ISDIR(m) ? "directory" : "special file";
+}
+
+/* Is NAME.part absent, or a stale dump of ours that may be replaced? That
+ * is a regular file we own with no other link, which no live hvdump holds
+ * locked; anything else was put there by someone else and is never opened
+ * for writing, truncated or followed. With remove, a stale one is removed. */
+static gboolean check_part(const char *part, gboolean remove, GError **error)
+{
+	struct stat st, fst;
+	int fd;
 
 	if (lstat(part, &st) < 0)
-		return TRUE; /* gone meanwhile: the exclusive create decides */
+		return TRUE; /* absent: the exclusive create decides */
 	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
 		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_EXISTS,
 			    "%s exists and is not a stale dump of ours (%s, owner uid %u, %u links); "
-			    "remove it or choose another name", part,
-			    S_ISREG(st.st_mode) ? "regular file" : S_ISFIFO(st.st_mode) ? "FIFO" :
-			    S_ISLNK(st.st_mode) ? "symlink" : S_ISDIR(st.st_mode) ? "directory" : "special file",
+			    "remove it or choose another name", part, type_name(st.st_mode),
 			    (unsigned)st.st_uid, (unsigned)st.st_nlink);
 		return FALSE;
 	}
-	if (unlink(part) < 0 && errno != ENOENT) {
-		set_errno_error(error, errno, "cannot remove stale", part);
+	/* O_NONBLOCK: should it have become a FIFO meanwhile, never block */
+	fd = open(part, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT; /* gone meanwhile */
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		close(fd);
+		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_EXISTS,
+			    "%s is being written by another hvdump; choose another name", part);
 		return FALSE;
 	}
+	if (remove && fstat(fd, &fst) == 0 && fst.st_dev == st.st_dev && fst.st_ino == st.st_ino &&
+	    unlink(part) < 0 && errno != ENOENT) {
+		set_errno_error(error, errno, "cannot remove stale", part);
+		close(fd);
+		return FALSE;
+	}
+	close(fd);
 	return TRUE;
+}
+
+gboolean hv_output_check(const char *path, gboolean force, GError **error)
+{
+	g_autofree char *part = g_strconcat(path, ".part", NULL);
+	struct stat st;
+
+	if (!force && lstat(path, &st) == 0) {
+		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_EXISTS,
+			    "%s already exists (use --force to overwrite)", path);
+		return FALSE;
+	}
+	return check_part(part, FALSE, error);
+}
+
+/* Is NAME.part still the file we created (not removed or replaced)? */
+static gboolean part_is_ours(HvOutput *out)
+{
+	struct stat st;
+
+	return lstat(out->part, &st) == 0 && st.st_dev == out->dev && st.st_ino == out->ino;
 }
 
 HvOutput *hv_output_open(const char *path, gboolean force, GError **error)
@@ -72,7 +115,7 @@ HvOutput *hv_output_open(const char *path, gboolean force, GError **error)
 	/* created exclusively: never an existing file, FIFO, link or symlink */
 	out->fd = open(out->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out->fd < 0 && errno == EEXIST) {
-		if (!remove_stale_part(out->part, error))
+		if (!check_part(out->part, TRUE, error))
 			return NULL;
 		out->fd = open(out->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	}
@@ -80,11 +123,20 @@ HvOutput *hv_output_open(const char *path, gboolean force, GError **error)
 		set_errno_error(error, errno, "cannot create", out->part);
 		return NULL;
 	}
-	out->committed = FALSE;
-	if (fstat(out->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-	    st.st_uid != geteuid()) {
+	/* O_EXCL proved we created it (its owner may be mapped: NFS root_squash) */
+	if (fstat(out->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
 		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_IO,
 			    "%s is not the private regular file just created", out->part);
+		return NULL;
+	}
+	out->dev = st.st_dev;
+	out->ino = st.st_ino;
+	out->committed = FALSE;
+	/* held while writing: another hvdump never takes it for a stale one */
+	if (flock(out->fd, LOCK_EX | LOCK_NB) < 0 || !part_is_ours(out)) {
+		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_EXISTS,
+			    "%s is being written by another hvdump; choose another name", out->part);
+		out->committed = TRUE; /* not ours to remove */
 		return NULL;
 	}
 	if (fchmod(out->fd, 0600) < 0) {
@@ -143,12 +195,12 @@ gboolean hv_output_commit(HvOutput *out, GError **error)
 		set_errno_error(error, errno, "syncing", out->part);
 		return FALSE;
 	}
-	if (close(out->fd) < 0) {
-		out->fd = -1;
-		set_errno_error(error, errno, "closing", out->part);
+	if (!part_is_ours(out)) {
+		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_IO,
+			    "%s was removed or replaced while dumping", out->part);
+		out->committed = TRUE; /* whatever is there now is not ours */
 		return FALSE;
 	}
-	out->fd = -1;
 	if (out->force) {
 		if (rename(out->part, out->path) < 0) {
 			set_errno_error(error, errno, "renaming to", out->path);
@@ -166,6 +218,13 @@ gboolean hv_output_commit(HvOutput *out, GError **error)
 		return FALSE;
 	}
 	out->committed = TRUE;
+	/* closed (and unlocked) only after the rename */
+	if (close(out->fd) < 0) {
+		out->fd = -1;
+		set_errno_error(error, errno, "closing", out->path);
+		return FALSE;
+	}
+	out->fd = -1;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		fsync(dfd);
@@ -189,10 +248,10 @@ void hv_output_free(HvOutput *out)
 {
 	if (out == NULL)
 		return;
+	if (!out->committed && out->fd >= 0 && part_is_ours(out))
+		unlink(out->part); /* before close: while we still hold the lock */
 	if (out->fd >= 0)
 		close(out->fd);
-	if (!out->committed)
-		unlink(out->part);
 	g_clear_object(&out->cancellable);
 	g_free(out->path);
 	g_free(out->part);

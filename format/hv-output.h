@@ -13,7 +13,15 @@ G_BEGIN_DECLS
 
 typedef struct HvOutput HvOutput;
 
-/* Fails with HV_OUTPUT_ERROR_EXISTS if path exists and !force. */
+/* Would hv_output_open succeed as far as names go? Checks, without
+ * creating anything: path (unless force) and path.part (absent, or a stale
+ * dump of ours that no live hvdump holds). For commands that must refuse a
+ * name before they start a VM. */
+gboolean hv_output_check(const char *path, gboolean force, GError **error);
+
+/* Fails with HV_OUTPUT_ERROR_EXISTS if path exists and !force. NAME.part is
+ * created exclusively and held under flock while written; a leftover
+ * NAME.part replaces only when it is our own unlocked regular file. */
 HvOutput *hv_output_open(const char *path, gboolean force, GError **error);
 gboolean hv_output_pwrite(HvOutput *out, const void *buf, gsize len, guint64 offset,
 			  GError **error);

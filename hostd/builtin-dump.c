@@ -36,7 +36,7 @@ int hv_cmd_dump(int argc, char **argv)
 	g_autofree char *status = NULL;
 	HvCaptureOptions opt = { 0 };
 	HvCaptureResult res = { 0 };
-	gboolean was_running = FALSE, ok;
+	gboolean was_running = FALSE, resume_failed = FALSE, ok;
 	GCancellable *cancellable;
 	int timeout_ms;
 
@@ -63,12 +63,15 @@ int hv_cmd_dump(int argc, char **argv)
 		hv_cli_error("dump: %s", error->message);
 		return HV_EXIT_FAILURE;
 	}
-	qmp = hv_qmp_connect(qmp_path, timeout_ms, &error);
+	qmp = hv_qmp_connect_cancellable(qmp_path, timeout_ms, cancellable, &error);
 	if (qmp == NULL) {
-		hv_cli_error("dump: %s", error->message);
+		if (hv_cli_signal_received() != 0)
+			hv_cli_error("dump: interrupted by %s; %s not written",
+				     g_strsignal(hv_cli_signal_received()), rest[0]);
+		else
+			hv_cli_error("dump: %s", error->message);
 		return exit_code(HV_EXIT_FAILURE);
 	}
-	hv_qmp_set_cancellable(qmp, cancellable);
 	ok = hv_vm_pause(qmp, timeout_ms, &was_running, &status, &error);
 	if (!ok)
 		g_prefix_error(&error, "pausing the VM: ");
@@ -86,20 +89,22 @@ int hv_cmd_dump(int argc, char **argv)
 		hv_qmp_set_cancellable(qmp, NULL);
 		if (!hv_vm_resume(qmp, timeout_ms, &rerr)) {
 			hv_cli_error("dump: resuming the VM: %s", rerr->message);
-			ok = FALSE;
+			resume_failed = TRUE;
 		}
 	}
 	if (!ok) {
 		if (hv_cli_signal_received() != 0)
 			hv_cli_error("dump: interrupted by %s; %s not written%s",
 				     g_strsignal(hv_cli_signal_received()), rest[0],
-				     was_running ? ", VM resumed" : "");
+				     !was_running ? "" : resume_failed ? "; the VM is still paused" :
+				     "; VM resumed");
 		else if (error != NULL)
 			hv_cli_error("dump: %s", error->message);
 		hv_capture_result_clear(&res);
 		return exit_code(HV_EXIT_FAILURE);
 	}
+	/* complete under its final name, even if a signal came late */
 	hv_cli_report(rest[0], &res, verbose);
 	hv_capture_result_clear(&res);
-	return HV_EXIT_OK; /* complete under its final name, even if a signal came late */
+	return resume_failed ? HV_EXIT_FAILURE : HV_EXIT_OK;
 }

@@ -106,7 +106,7 @@ static char *sanitize(const char *name)
 	return s;
 }
 
-static HvQmp *connect_when_up(const char *sock, Child *c, GError **error)
+static HvQmp *connect_when_up(const char *sock, Child *c, GCancellable *cancel, GError **error)
 {
 	gint64 end = g_get_monotonic_time() + (gint64)START_TIMEOUT_MS * 1000;
 
@@ -126,7 +126,7 @@ static HvQmp *connect_when_up(const char *sock, Child *c, GError **error)
 			return NULL;
 		}
 		if (g_file_test(sock, G_FILE_TEST_EXISTS)) {
-			qmp = hv_qmp_connect(sock, 10000, &local);
+			qmp = hv_qmp_connect_cancellable(sock, 10000, cancel, &local);
 			if (qmp != NULL)
 				return qmp;
 		}
@@ -157,7 +157,7 @@ typedef struct {
 	int cancel_fd;          /* readable once cancelled */
 	gint64 deadline;        /* monotonic µs, -1: none */
 	guint oops_next;        /* next oops number to try */
-	guint oops_events, oops_dumps, oops_failed, oops_logged;
+	guint oops_events, oops_attempts, oops_dumps, oops_failed, oops_logged;
 	guint skipped_cap, skipped_rate, skipped_space;
 	gint64 last_oops_dump;  /* monotonic µs, 0: none yet */
 } Run;
@@ -167,6 +167,7 @@ typedef enum {
 	EVENT_RESUMED,          /* an oops: dumped or skipped, guest running again */
 	EVENT_CAPTURE_FAILED,   /* a panic whose dump was not written */
 	EVENT_INTERRUPTED,      /* a signal came while capturing */
+	EVENT_RESUME_FAILED,    /* an oops, but QEMU would not resume the guest */
 } EventOutcome;
 
 /* Is dir a directory we can create files in? Probed by creating one (root
@@ -229,10 +230,10 @@ static char *oops_skip_reason(Run *r, HvCapture *c)
 	gint64 now = g_get_monotonic_time();
 	guint64 need, avail;
 
-	if (r->oops_dumps >= (guint)r->max_oops) {
+	if (r->oops_attempts >= (guint)r->max_oops) {
 		r->skipped_cap++;
-		return g_strdup_printf("%u oops dumps already written (--max-oops-dumps %d)",
-				       r->oops_dumps, r->max_oops);
+		return g_strdup_printf("%u oops dumps already attempted (--max-oops-dumps %d)",
+				       r->oops_attempts, r->max_oops);
 	}
 	if (r->last_oops_dump != 0 && now - r->last_oops_dump < (gint64)r->oops_interval_s * 1000000) {
 		r->skipped_rate++;
@@ -287,9 +288,11 @@ static EventOutcome handle_oops(Run *r, HvCapture *c)
 			hv_cli_info("guest oops: further skipped dumps are counted, not logged");
 	} else {
 		hv_cli_info("guest oops: the guest asks for a dump");
+		/* every attempt counts toward the limits, failed ones too */
+		r->oops_attempts++;
+		r->last_oops_dump = g_get_monotonic_time();
 		if (write_dump(r, c, path, &error)) {
 			r->oops_dumps++;
-			r->last_oops_dump = g_get_monotonic_time();
 		} else if (hv_cli_signal_received() != 0) {
 			return EVENT_INTERRUPTED;
 		} else {
@@ -301,7 +304,7 @@ static EventOutcome handle_oops(Run *r, HvCapture *c)
 		if (hv_cli_signal_received() != 0)
 			return EVENT_INTERRUPTED;
 		hv_cli_error("run: resuming the guest after its oops: %s", error->message);
-		return EVENT_CAPTURE_FAILED;
+		return EVENT_RESUME_FAILED;
 	}
 	return EVENT_RESUMED;
 }
@@ -372,6 +375,10 @@ static int after_event(Run *r, EventOutcome o)
 	case EVENT_CAPTURE_FAILED:
 		keep_paused_until_stopped(r);
 		return HV_EXIT_CAPTURE_FAILED;
+	case EVENT_RESUME_FAILED:
+		hv_cli_error("run: stopping QEMU");
+		child_stop(&r->child, r->qmp);
+		return HV_EXIT_FAILURE;
 	case EVENT_INTERRUPTED:
 	default:
 		hv_cli_error("run: interrupted by %s; nothing written; stopping QEMU",
@@ -417,7 +424,8 @@ static int watch(Run *r)
 			continue;
 		ev = hv_qmp_next_event(r->qmp, 0, &eerr);
 		if (ev == NULL) {
-			if (eerr != NULL && eerr->code == HV_QMP_ERROR_TIMEOUT)
+			if (g_error_matches(eerr, HV_QMP_ERROR, HV_QMP_ERROR_TIMEOUT) ||
+			    g_error_matches(eerr, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 				continue;
 			/* QMP went away: QEMU is exiting */
 			child_reap(&r->child, QUIT_TIMEOUT_MS);
@@ -518,8 +526,8 @@ int hv_cmd_run(int argc, char **argv)
 	r.name = sanitize(name);
 	fname = g_strconcat(r.name, ".vmcore", NULL);
 	r.panic_path = g_build_filename(r.out_dir, fname, NULL);
-	if (!r.force && g_file_test(r.panic_path, G_FILE_TEST_EXISTS)) {
-		hv_cli_error("run: %s already exists (use --force, --name or --out)", r.panic_path);
+	if (!hv_output_check(r.panic_path, r.force, &error)) {
+		hv_cli_error("run: %s (or use --name or --out)", error->message);
 		return HV_EXIT_USAGE;
 	}
 
@@ -554,14 +562,13 @@ int hv_cmd_run(int argc, char **argv)
 	if (timeout_s > 0)
 		r.deadline = g_get_monotonic_time() + (gint64)timeout_s * 1000000;
 
-	r.qmp = connect_when_up(r.sock, &r.child, &error);
+	r.qmp = connect_when_up(r.sock, &r.child, r.cancel, &error);
 	if (r.qmp == NULL) {
 		hv_cli_error("run: %s", error->message);
 		child_stop(&r.child, NULL);
 		rc = hv_cli_signal_received() != 0 ? 128 + hv_cli_signal_received() : HV_EXIT_FAILURE;
 		goto out;
 	}
-	hv_qmp_set_cancellable(r.qmp, r.cancel);
 	{
 		/* a panic that came before we connected */
 		g_autoptr(GError) serr = NULL;

@@ -112,6 +112,7 @@ HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **erro
 	c->mem = hv_guestmem_open(qmp, ram_map, error);
 	if (c->mem == NULL)
 		return NULL;
+	hv_guestmem_set_cancellable(c->mem, c->cancellable);
 	regs_text = hmp_text(qmp, "info registers -a", opt->qmp_timeout_ms, error);
 	if (regs_text == NULL)
 		return NULL;
@@ -124,8 +125,11 @@ HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **erro
 		c->desc = g_array_index(descs, HvDescriptor, 0);
 		c->has_desc = TRUE;
 	}
+	/* only an announced descriptor may point discovery at a note: a scan hit
+	 * is checked against what the scan finds on its own */
 	if (!hv_kernel_discover(c->mem, c->cpus,
-				c->has_desc && c->desc.has_vmcoreinfo ? c->desc.vmcoreinfo_paddr : 0,
+				c->has_desc && c->desc.source == HV_DESC_FROM_REGISTERS &&
+				c->desc.has_vmcoreinfo ? c->desc.vmcoreinfo_paddr : 0,
 				&c->ki, error))
 		return NULL;
 	if (c->has_desc && c->desc.source == HV_DESC_FROM_SCAN)

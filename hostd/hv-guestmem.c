@@ -31,6 +31,7 @@ struct HvGuestMem {
 	GArray *ranges;     /* HvGuestRange */
 	GPtrArray *backends; /* Backend* */
 	guint8 *bounce;     /* HV_GUESTMEM_CHUNK bytes for unmapped ranges */
+	GCancellable *cancellable;
 };
 
 static void backend_free(gpointer p)
@@ -52,6 +53,7 @@ void hv_guestmem_free(HvGuestMem *mem)
 	g_array_unref(mem->ranges);
 	g_ptr_array_unref(mem->backends);
 	g_free(mem->bounce);
+	g_clear_object(&mem->cancellable);
 	g_free(mem);
 }
 
@@ -77,6 +79,12 @@ HvGuestMem *hv_guestmem_new_static(const HvGuestRange *ranges, guint n)
 		g_array_append_val(mem->ranges, r);
 	}
 	return mem;
+}
+
+void hv_guestmem_set_cancellable(HvGuestMem *mem, GCancellable *cancellable)
+{
+	g_clear_object(&mem->cancellable);
+	mem->cancellable = cancellable != NULL ? g_object_ref(cancellable) : NULL;
 }
 
 guint hv_guestmem_n_ranges(HvGuestMem *mem)
@@ -208,6 +216,7 @@ gboolean hv_guestmem_next_chunk(HvGuestMem *mem, guint i, guint64 *cursor, guint
 gboolean hv_guestmem_scan_pages(HvGuestMem *mem, HvPageFunc fn, gpointer user_data,
 				GError **error)
 {
+	guint64 pages = 0;
 	guint i;
 
 	for (i = 0; i < mem->ranges->len; i++) {
@@ -220,6 +229,9 @@ gboolean hv_guestmem_scan_pages(HvGuestMem *mem, HvPageFunc fn, gpointer user_da
 			guint64 p = (off + 4095) & ~(guint64)4095;
 
 			for (; p + 4096 <= off + len; p += 4096) {
+				if ((++pages & 4095) == 0 &&
+				    g_cancellable_set_error_if_cancelled(mem->cancellable, error))
+					return FALSE;
 				if (!fn(user_data, r->gpa + p, data + (p - off)))
 					return TRUE;
 			}

@@ -9,7 +9,7 @@
  */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "hv-machine.h"
 #include "hv-qmp.h"
@@ -37,6 +37,9 @@ HvGuestMem *hv_guestmem_open(HvQmp *qmp, GArray *ram_map, GError **error);
 HvGuestMem *hv_guestmem_new_static(const HvGuestRange *ranges, guint n);
 void hv_guestmem_free(HvGuestMem *mem);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvGuestMem, hv_guestmem_free)
+
+/* Page scans end with G_IO_ERROR_CANCELLED once cancellable is cancelled. */
+void hv_guestmem_set_cancellable(HvGuestMem *mem, GCancellable *cancellable);
 
 guint hv_guestmem_n_ranges(HvGuestMem *mem);
 const HvGuestRange *hv_guestmem_range(HvGuestMem *mem, guint i);

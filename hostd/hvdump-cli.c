@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 static void vprint(const char *fmt, va_list ap)
 {
@@ -40,6 +41,9 @@ void hv_cli_info(const char *fmt, ...)
  * cleans up (resumes the VM it paused, removes FILE.part) before exiting
  * 128 + signal. Nothing runs in a signal handler. */
 static gint signal_received;
+static const char later_msg[] =
+	"hvdump: still cleaning up (resuming the VM, removing the partial file); "
+	"every step is bounded by --timeout\n";
 static GCancellable *signal_cancellable;
 static sigset_t signal_set;
 
@@ -53,19 +57,31 @@ static gpointer signal_thread(gpointer data)
 			continue;
 		if (g_atomic_int_compare_and_exchange(&signal_received, 0, sig))
 			g_cancellable_cancel(signal_cancellable);
+		else
+			/* write(2): no stdio lock taken from this thread */
+			(void)!write(STDERR_FILENO, later_msg, sizeof(later_msg) - 1);
 	}
 	return NULL;
 }
 
 GCancellable *hv_cli_watch_signals(void)
 {
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	guint i;
+
 	if (signal_cancellable != NULL)
 		return signal_cancellable;
 	signal_cancellable = g_cancellable_new();
 	sigemptyset(&signal_set);
-	sigaddset(&signal_set, SIGINT);
-	sigaddset(&signal_set, SIGTERM);
-	sigaddset(&signal_set, SIGHUP);
+	for (i = 0; i < G_N_ELEMENTS(sigs); i++) {
+		struct sigaction old;
+
+		/* a signal the caller ignores (nohup, a script's background job)
+		 * stays ignored: blocked signals are queued even when ignored */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaddset(&signal_set, sigs[i]);
+	}
 	pthread_sigmask(SIG_BLOCK, &signal_set, NULL);
 	g_thread_unref(g_thread_new("hvdump-signals", signal_thread, NULL));
 	return signal_cancellable;

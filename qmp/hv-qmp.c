@@ -81,7 +81,9 @@ char *hv_printable_dup(const char *s)
 			p++;
 			continue;
 		}
-		if (g_unichar_iscntrl(c) || !g_unichar_isprint(c))
+		if (g_unichar_iscntrl(c) || !g_unichar_isprint(c) ||
+		    g_unichar_type(c) == G_UNICODE_LINE_SEPARATOR ||
+		    g_unichar_type(c) == G_UNICODE_PARAGRAPH_SEPARATOR)
 			g_string_append_c(out, '?');
 		else
 			g_string_append_len(out, p, g_utf8_next_char(p) - p);
@@ -501,7 +503,7 @@ static gboolean read_greeting(HvQmp *qmp, int timeout_ms, GError **error)
 	return TRUE;
 }
 
-HvQmp *hv_qmp_new_from_fd(int fd, int timeout_ms, GError **error)
+static HvQmp *qmp_new(int fd, int timeout_ms, GCancellable *cancellable, GError **error)
 {
 	g_autoptr(HvQmp) qmp = g_new0(HvQmp, 1);
 	struct ucred cred;
@@ -518,6 +520,7 @@ HvQmp *hv_qmp_new_from_fd(int fd, int timeout_ms, GError **error)
 	qmp->next_id = 1;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
 		qmp->peer_pid = cred.pid;
+	hv_qmp_set_cancellable(qmp, cancellable);
 
 	if (!read_greeting(qmp, timeout_ms, error))
 		return NULL;
@@ -530,7 +533,13 @@ HvQmp *hv_qmp_new_from_fd(int fd, int timeout_ms, GError **error)
 	return g_steal_pointer(&qmp);
 }
 
-HvQmp *hv_qmp_connect(const char *path, int timeout_ms, GError **error)
+HvQmp *hv_qmp_new_from_fd(int fd, int timeout_ms, GError **error)
+{
+	return qmp_new(fd, timeout_ms, NULL, error);
+}
+
+HvQmp *hv_qmp_connect_cancellable(const char *path, int timeout_ms, GCancellable *cancellable,
+				  GError **error)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
@@ -555,5 +564,10 @@ HvQmp *hv_qmp_connect(const char *path, int timeout_ms, GError **error)
 			    "cannot connect to QMP socket %s: %s", path, g_strerror(e));
 		return NULL;
 	}
-	return hv_qmp_new_from_fd(fd, timeout_ms, error);
+	return qmp_new(fd, timeout_ms, cancellable, error);
+}
+
+HvQmp *hv_qmp_connect(const char *path, int timeout_ms, GError **error)
+{
+	return hv_qmp_connect_cancellable(path, timeout_ms, NULL, error);
 }

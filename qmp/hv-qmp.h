@@ -37,6 +37,10 @@ typedef struct HvQmp HvQmp;
 /* Connects to a QMP unix socket, reads the greeting and negotiates
  * capabilities. */
 HvQmp *hv_qmp_connect(const char *path, int timeout_ms, GError **error);
+/* The same, and the session keeps cancellable (hv_qmp_set_cancellable)
+ * from the greeting on. */
+HvQmp *hv_qmp_connect_cancellable(const char *path, int timeout_ms, GCancellable *cancellable,
+				  GError **error);
 /* Wraps an already connected stream socket (takes ownership of fd). */
 HvQmp *hv_qmp_new_from_fd(int fd, int timeout_ms, GError **error);
 void hv_qmp_free(HvQmp *qmp);
@@ -82,7 +86,7 @@ gboolean hv_json_get_bool(json_object *obj, const char *key, gboolean *value_ret
 
 /* A copy of s that is safe to print on a terminal or in a log line: valid
  * UTF-8 printable characters are kept, control characters (C0, DEL, C1:
- * escape sequences, newlines) and invalid bytes become '?'; cut after
+ * escape sequences, newlines, U+2028/U+2029) and invalid bytes become '?'; cut after
  * HV_PRINTABLE_MAX bytes. For every text a peer or guest controls. */
 #define HV_PRINTABLE_MAX 1024
 char *hv_printable_dup(const char *s);

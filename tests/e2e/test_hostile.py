@@ -7,6 +7,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,7 @@ def main():
         check_scan_descriptor_cannot_resume(t, work)
         check_stale_oops_number(t, work)
         check_unwritable_out_dir(t, work)
+        check_planted_part_at_start(t, work)
         check_failed_panic_capture_keeps_vm(t, work)
         check_failed_oops_capture_resumes(t, work)
         check_forged_notes(t, work)
@@ -80,6 +82,7 @@ def main():
         check_fifo_backend(t, work)
         check_escapes(t, work)
         check_dump_signals(t, work)
+        check_signal_edges(t, work)
         check_shared_dir_part(t, work)
     finally:
         subprocess.run(["umount", "-l", os.path.join(work, "tiny")], capture_output=True)
@@ -150,6 +153,16 @@ def tiny_dir(work):
         if m.returncode != 0:
             return None
     return tiny
+
+
+def check_planted_part_at_start(t, work):
+    d = os.path.join(work, "planted")
+    os.mkdir(d)
+    os.mkfifo(os.path.join(d, "pl.vmcore.part"))
+    r, log = run_with_peer(d, "panic", "pl", logdir=work)
+    t.ok(r.returncode == 2 and one_line_error(r) and "FIFO" in r.stderr and peer_log(log) == [],
+         "run refuses a NAME.vmcore.part planted in --out before starting QEMU",
+         "rc %d\n%s" % (r.returncode, r.stderr))
 
 
 def check_unwritable_out_dir(t, work):
@@ -341,6 +354,47 @@ def check_dump_signals(t, work):
     finally:
         proc.kill()
         proc.wait()
+
+
+def check_signal_edges(t, work):
+    # a signal during the greeting wait ends it at once, not after --timeout
+    silent = os.path.join(work, "silent.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(silent)
+    srv.listen(1)
+    try:
+        h = subprocess.Popen([HVDUMP, "dump", "--timeout", "60", "--qmp", silent,
+                              os.path.join(work, "greet.vmcore")], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        t0 = time.time()
+        h.send_signal(signal.SIGINT)
+        try:
+            _, err = h.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            h.kill()
+            _, err = h.communicate()
+        t.ok(h.returncode == 130 and time.time() - t0 < 5 and "interrupted" in err and
+             not os.path.exists(os.path.join(work, "greet.vmcore.part")),
+             "Ctrl-C while waiting for QEMU's greeting ends the dump at once",
+             "rc %s after %.1f s\n%s" % (h.returncode, time.time() - t0, err))
+    finally:
+        srv.close()
+    # a signal the caller ignores (nohup) stays ignored
+    p = Standalone(work, "slow")
+    try:
+        h = subprocess.Popen([HVDUMP, "dump", "--timeout", "3", "--qmp", p.sock,
+                              os.path.join(work, "nohup.vmcore")], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+        time.sleep(1)
+        h.send_signal(signal.SIGHUP)
+        _, err = h.communicate(timeout=30)
+        t.ok(h.returncode == 1 and "timed out" in err and "interrupted" not in err,
+             "SIGHUP ignored by the caller (nohup) does not interrupt a dump",
+             "rc %s\n%s" % (h.returncode, err))
+    finally:
+        p.close()
 
 
 def check_shared_dir_part(t, work):

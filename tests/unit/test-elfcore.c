@@ -208,7 +208,7 @@ static void test_output_part_is_created_exclusively(void)
 	g_autofree char *part = g_strconcat(path, ".part", NULL);
 	g_autofree char *victim = g_build_filename(dir, "victim", NULL);
 	g_autoptr(GError) error = NULL;
-	g_autofree char *c = NULL;
+	g_autofree char *c = NULL, *c2 = NULL;
 	HvOutput *out;
 	struct stat st;
 
@@ -247,6 +247,22 @@ static void test_output_part_is_created_exclusively(void)
 		g_clear_error(&error);
 		unlink(part);
 	}
+
+	/* a .part another live hvdump is writing is neither taken nor removed */
+	out = hv_output_open(path, FALSE, &error);
+	g_assert_no_error(error);
+	g_assert_true(hv_output_pwrite(out, "AA", 2, 0, &error));
+	g_assert_null(hv_output_open(path, FALSE, &error));
+	g_assert_nonnull(strstr(error->message, "being written by another hvdump"));
+	g_clear_error(&error);
+	g_assert_false(hv_output_check(path, FALSE, &error));
+	g_clear_error(&error);
+	g_assert_true(hv_output_commit(out, &error));
+	hv_output_free(out);
+	g_assert_true(g_file_get_contents(path, &c2, NULL, NULL));
+	g_assert_cmpstr(c2, ==, "AA");
+	g_assert_true(hv_output_check(path, TRUE, &error));
+	unlink(path);
 
 	/* our own stale .part is replaced by a fresh private file */
 	g_assert_true(g_file_set_contents(part, "stale", -1, NULL));

@@ -193,10 +193,12 @@ static void test_printable_strips_terminal_controls(void)
 	g_autofree char *big = g_strnfill(5000, 'x');
 	g_autofree char *b = hv_printable_dup(big);
 	g_autofree char *c = hv_printable_dup(NULL);
+	g_autofree char *d = hv_printable_dup("one\xe2\x80\xa8two\xe2\x80\xa9three");
 
 	g_assert_cmpstr(a, ==, "bad?]0;owned??[2J??next ?1m caf\xc3\xa9 ?!");
 	g_assert_cmpuint(strlen(b), ==, HV_PRINTABLE_MAX + 3);
 	g_assert_cmpstr(c, ==, "");
+	g_assert_cmpstr(d, ==, "one?two?three");
 }
 
 static void test_qmp_ignores_stale_answer_ids(void)
