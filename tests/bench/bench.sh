@@ -5,8 +5,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-eval "$(bash tests/guest/setup.sh --print-env)"
-export HVDUMP_KVER HVDUMP_KERNEL HVDUMP_VMLINUX HVDUMP_INITRD HVDUMP_KHEADERS
+bash tests/guest/setup.sh || exit 1 # its last line says which step failed and why
+# shellcheck source=/dev/null
+. "${HVDUMP_CACHE:-$HOME/.cache/hvdump}/env.sh"
 bash tests/guest/build.sh
 export HVDUMP_BIN=$root/build/hostd/hvdump
 exec /usr/bin/python3 tests/bench/bench.py "$@"
