@@ -23,14 +23,11 @@
 #
 #   bash tests/guest/setup.sh || exit
 #   . "${HVDUMP_CACHE:-$HOME/.cache/hvdump}/env.sh"
-#
-# --print-env also prints env.sh's assignments on stdout (older callers).
+
 set -Eeuo pipefail
 shopt -s inherit_errexit
 
 cache=${HVDUMP_CACHE:-${HOME:-/root}/.cache/hvdump}
-print_env=0
-[ "${1:-}" = "--print-env" ] && print_env=1
 
 nsteps=8
 stepno=0
@@ -253,7 +250,3 @@ initrd=$cache/$kver/initramfs.cpio.gz
 } >"$envfile.tmp.$$"
 mv "$envfile.tmp.$$" "$envfile"
 ok "$envfile"
-
-if [ $print_env = 1 ]; then
-	grep '^export ' "$envfile"
-fi
