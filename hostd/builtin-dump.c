@@ -14,6 +14,20 @@ static int exit_code(int rc)
 	return sig != 0 ? 128 + sig : rc;
 }
 
+/* The stopped VM's state → FILE. */
+static gboolean capture(HvVm *vm, HvOutput *out, const HvCaptureOptions *opt,
+			HvCaptureResult *res, GError **error)
+{
+	g_autoptr(HvCapture) c = NULL;
+	HvMachineState st;
+
+	if (!hv_vm_read_state(vm, &st, error))
+		return FALSE;
+	c = hv_capture_new(st.cpus, g_steal_pointer(&st.ram), opt, error);
+	hv_machine_state_clear(&st);
+	return c != NULL && hv_capture_write(c, out, res, error);
+}
+
 int hv_cmd_dump(int argc, char **argv)
 {
 	g_autofree char *qmp_path = NULL;
@@ -31,7 +45,7 @@ int hv_cmd_dump(int argc, char **argv)
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("--qmp SOCKET FILE");
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HvQmp) qmp = NULL;
+	g_autoptr(HvVm) vm = NULL;
 	g_autoptr(HvOutput) out = NULL;
 	g_autofree char *status = NULL;
 	HvCaptureOptions opt = { 0 };
@@ -63,8 +77,8 @@ int hv_cmd_dump(int argc, char **argv)
 		hv_cli_error("dump: %s", error->message);
 		return HV_EXIT_FAILURE;
 	}
-	qmp = hv_qmp_connect_cancellable(qmp_path, timeout_ms, cancellable, &error);
-	if (qmp == NULL) {
+	vm = hv_vm_connect(qmp_path, timeout_ms, cancellable, &error);
+	if (vm == NULL) {
 		if (hv_cli_signal_received() != 0)
 			hv_cli_error("dump: interrupted by %s; %s not written",
 				     g_strsignal(hv_cli_signal_received()), rest[0]);
@@ -72,22 +86,21 @@ int hv_cmd_dump(int argc, char **argv)
 			hv_cli_error("dump: %s", error->message);
 		return exit_code(HV_EXIT_FAILURE);
 	}
-	ok = hv_vm_pause(qmp, timeout_ms, &was_running, &status, &error);
+	ok = hv_vm_pause(vm, &was_running, &status, &error);
 	if (!ok)
 		g_prefix_error(&error, "pausing the VM: ");
 	if (ok && verbose)
 		hv_cli_info("VM state: %s%s", status ? status : "?",
 			    was_running ? " (paused for the dump)" : "");
-	opt.qmp_timeout_ms = timeout_ms;
 	opt.cancellable = cancellable;
 	if (ok)
-		ok = hv_capture(qmp, out, &opt, &res, &error);
+		ok = capture(vm, out, &opt, &res, &error);
 	if (was_running) {
 		/* resuming is never interrupted: a VM we paused must run again */
 		g_autoptr(GError) rerr = NULL;
 
-		hv_qmp_set_cancellable(qmp, NULL);
-		if (!hv_vm_resume(qmp, timeout_ms, &rerr)) {
+		hv_vm_set_cancellable(vm, NULL);
+		if (!hv_vm_resume(vm, &rerr)) {
 			hv_cli_error("dump: resuming the VM: %s", rerr->message);
 			resume_failed = TRUE;
 		}

@@ -70,18 +70,13 @@ static void child_reap(Child *c, int timeout_ms)
 	}
 }
 
-static void child_stop(Child *c, HvQmp *qmp)
+static void child_stop(Child *c, HvVm *vm)
 {
 	if (child_poll(c))
 		return;
-	if (qmp != NULL) {
-		json_object *r;
-
-		hv_qmp_set_cancellable(qmp, NULL); /* quitting is never interrupted */
-		r = hv_qmp_execute(qmp, "quit", NULL, 5000, NULL);
-
-		if (r != NULL)
-			json_object_put(r);
+	if (vm != NULL) {
+		hv_vm_set_cancellable(vm, NULL); /* quitting is never interrupted */
+		hv_vm_quit(vm, NULL);
 	} else {
 		kill(c->pid, SIGTERM);
 	}
@@ -106,13 +101,13 @@ static char *sanitize(const char *name)
 	return s;
 }
 
-static HvQmp *connect_when_up(const char *sock, Child *c, GCancellable *cancel, GError **error)
+static HvVm *connect_when_up(const char *sock, Child *c, GCancellable *cancel, GError **error)
 {
 	gint64 end = g_get_monotonic_time() + (gint64)START_TIMEOUT_MS * 1000;
 
 	for (;;) {
 		g_autoptr(GError) local = NULL;
-		HvQmp *qmp;
+		HvVm *vm;
 
 		if (hv_cli_signal_received() != 0) {
 			g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
@@ -126,9 +121,9 @@ static HvQmp *connect_when_up(const char *sock, Child *c, GCancellable *cancel, 
 			return NULL;
 		}
 		if (g_file_test(sock, G_FILE_TEST_EXISTS)) {
-			qmp = hv_qmp_connect_cancellable(sock, 10000, cancel, &local);
-			if (qmp != NULL)
-				return qmp;
+			vm = hv_vm_connect(sock, HV_QMP_TIMEOUT_MS, cancel, &local);
+			if (vm != NULL)
+				return vm;
 		}
 		if (g_get_monotonic_time() > end) {
 			g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_TIMEOUT,
@@ -151,7 +146,7 @@ typedef struct {
 	int oops_interval_s;
 	/* state */
 	Child child;
-	HvQmp *qmp;
+	HvVm *vm;
 	char *sock;
 	GCancellable *cancel;
 	int cancel_fd;          /* readable once cancelled */
@@ -300,7 +295,7 @@ static EventOutcome handle_oops(Run *r, HvCapture *c)
 			hv_cli_error("run: oops dump failed: %s; guest resumed", error->message);
 		}
 	}
-	if (!hv_vm_resume(r->qmp, HV_QMP_TIMEOUT_MS, &error)) {
+	if (!hv_vm_resume(r->vm, &error)) {
 		if (hv_cli_signal_received() != 0)
 			return EVENT_INTERRUPTED;
 		hv_cli_error("run: resuming the guest after its oops: %s", error->message);
@@ -314,8 +309,14 @@ static EventOutcome handle_oops(Run *r, HvCapture *c)
 static EventOutcome handle_event(Run *r)
 {
 	g_autoptr(GError) error = NULL;
-	HvCaptureOptions opt = { .qmp_timeout_ms = HV_QMP_TIMEOUT_MS, .cancellable = r->cancel };
-	g_autoptr(HvCapture) c = hv_capture_new(r->qmp, &opt, &error);
+	HvCaptureOptions opt = { .cancellable = r->cancel };
+	g_autoptr(HvCapture) c = NULL;
+	HvMachineState st;
+
+	if (hv_vm_read_state(r->vm, &st, &error)) {
+		c = hv_capture_new(st.cpus, g_steal_pointer(&st.ram), &opt, &error);
+		hv_machine_state_clear(&st);
+	}
 
 	if (c != NULL && hv_descriptor_requests_resume(hv_capture_get_descriptor(c)))
 		return handle_oops(r, c);
@@ -336,7 +337,7 @@ static void keep_paused_until_stopped(Run *r)
 	hv_cli_error("run: the guest is kept paused so the crash is not lost; dump it with "
 		     "'hvdump dump --qmp %s FILE', then stop this command (Ctrl-C) to quit QEMU "
 		     "(pid %d)", r->sock, (int)r->child.pid);
-	g_clear_pointer(&r->qmp, hv_qmp_free); /* QEMU serves one client per socket */
+	g_clear_pointer(&r->vm, hv_vm_free); /* QEMU serves one client per socket */
 	while (!child_poll(&r->child) && hv_cli_signal_received() == 0 &&
 	       (r->deadline < 0 || g_get_monotonic_time() < r->deadline)) {
 		struct pollfd pfd = { .fd = r->cancel_fd, .events = POLLIN };
@@ -344,7 +345,7 @@ static void keep_paused_until_stopped(Run *r)
 		poll(&pfd, 1, 200);
 	}
 	if (!child_poll(&r->child)) {
-		g_autoptr(HvQmp) q = hv_qmp_connect(r->sock, 5000, NULL);
+		g_autoptr(HvVm) q = hv_vm_connect(r->sock, 5000, NULL, NULL);
 
 		hv_cli_info("run: stopping QEMU");
 		child_stop(&r->child, q);
@@ -370,20 +371,20 @@ static int after_event(Run *r, EventOutcome o)
 	case EVENT_RESUMED:
 		return -1;
 	case EVENT_PANIC_CAPTURED:
-		child_stop(&r->child, r->qmp);
+		child_stop(&r->child, r->vm);
 		return HV_EXIT_PANIC;
 	case EVENT_CAPTURE_FAILED:
 		keep_paused_until_stopped(r);
 		return HV_EXIT_CAPTURE_FAILED;
 	case EVENT_RESUME_FAILED:
 		hv_cli_error("run: stopping QEMU");
-		child_stop(&r->child, r->qmp);
+		child_stop(&r->child, r->vm);
 		return HV_EXIT_FAILURE;
 	case EVENT_INTERRUPTED:
 	default:
 		hv_cli_error("run: interrupted by %s; nothing written; stopping QEMU",
 			     g_strsignal(hv_cli_signal_received()));
-		child_stop(&r->child, r->qmp);
+		child_stop(&r->child, r->vm);
 		return 128 + hv_cli_signal_received();
 	}
 }
@@ -393,7 +394,7 @@ static int watch(Run *r)
 {
 	for (;;) {
 		struct pollfd pfd[2] = {
-			{ .fd = hv_qmp_get_fd(r->qmp), .events = POLLIN },
+			{ .fd = hv_qmp_get_fd(hv_vm_get_qmp(r->vm)), .events = POLLIN },
 			{ .fd = r->cancel_fd, .events = POLLIN },
 		};
 		g_autoptr(GError) eerr = NULL;
@@ -403,7 +404,7 @@ static int watch(Run *r)
 		if (hv_cli_signal_received() != 0) {
 			hv_cli_error("run: interrupted by %s; stopping QEMU",
 				     g_strsignal(hv_cli_signal_received()));
-			child_stop(&r->child, r->qmp);
+			child_stop(&r->child, r->vm);
 			return 128 + hv_cli_signal_received();
 		}
 		if (r->deadline >= 0) {
@@ -411,18 +412,18 @@ static int watch(Run *r)
 
 			if (left <= 0) {
 				hv_cli_error("run: timed out; stopping QEMU");
-				child_stop(&r->child, r->qmp);
+				child_stop(&r->child, r->vm);
 				return HV_EXIT_TIMEOUT;
 			}
 			wait_ms = (int)MIN((gint64)wait_ms, left / 1000 + 1);
 		}
 		if (child_poll(&r->child))
 			return -1;
-		if (hv_qmp_pending_events(r->qmp) == 0 && poll(pfd, 2, wait_ms) <= 0)
+		if (hv_qmp_pending_events(hv_vm_get_qmp(r->vm)) == 0 && poll(pfd, 2, wait_ms) <= 0)
 			continue;
 		if (hv_cli_signal_received() != 0)
 			continue;
-		ev = hv_qmp_next_event(r->qmp, 0, &eerr);
+		ev = hv_qmp_next_event(hv_vm_get_qmp(r->vm), 0, &eerr);
 		if (ev == NULL) {
 			if (g_error_matches(eerr, HV_QMP_ERROR, HV_QMP_ERROR_TIMEOUT) ||
 			    g_error_matches(eerr, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -444,7 +445,7 @@ static int watch(Run *r)
 
 static void run_clear(Run *r)
 {
-	g_clear_pointer(&r->qmp, hv_qmp_free);
+	g_clear_pointer(&r->vm, hv_vm_free);
 	g_free(r->out_dir);
 	g_free(r->name);
 	g_free(r->panic_path);
@@ -562,8 +563,8 @@ int hv_cmd_run(int argc, char **argv)
 	if (timeout_s > 0)
 		r.deadline = g_get_monotonic_time() + (gint64)timeout_s * 1000000;
 
-	r.qmp = connect_when_up(r.sock, &r.child, r.cancel, &error);
-	if (r.qmp == NULL) {
+	r.vm = connect_when_up(r.sock, &r.child, r.cancel, &error);
+	if (r.vm == NULL) {
 		hv_cli_error("run: %s", error->message);
 		child_stop(&r.child, NULL);
 		rc = hv_cli_signal_received() != 0 ? 128 + hv_cli_signal_received() : HV_EXIT_FAILURE;
@@ -571,12 +572,10 @@ int hv_cmd_run(int argc, char **argv)
 	}
 	{
 		/* a panic that came before we connected */
-		g_autoptr(GError) serr = NULL;
-		json_object *st = hv_qmp_execute(r.qmp, "query-status", NULL, 10000, &serr);
-		gboolean panicked = g_strcmp0(hv_json_get_string(st, "status"), "guest-panicked") == 0;
+		g_autofree char *status = NULL;
+		gboolean panicked = hv_vm_query_status(r.vm, &status, NULL, NULL) &&
+				    g_strcmp0(status, "guest-panicked") == 0;
 
-		if (st != NULL)
-			json_object_put(st);
 		rc = -1;
 		if (panicked)
 			rc = after_event(&r, handle_event(&r));

@@ -4,30 +4,16 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "hv-guestmem.h"
 #include "hv-kernel.h"
-#include "hv-machine.h"
+#include "hv-notes.h"
 
+/* Pulls region data from the RAM source for the writer, reporting progress. */
 typedef struct {
-	HvGuestMem *mem;
-	guint *range_of_load;   /* owning load index → guest range index */
+	HvCapture *c;
 	guint64 cursor;
 	guint current;
+	guint64 done, total;
 } ExtentIter;
-
-static gboolean next_extent(gpointer user_data, guint index, guint64 *offset_ret,
-			    guint64 *len_ret, const guint8 **data_ret, GError **error)
-{
-	ExtentIter *it = user_data;
-	guint r = it->range_of_load[index];
-
-	if (it->current != index) {
-		it->current = index;
-		it->cursor = 0;
-	}
-	return hv_guestmem_next_chunk(it->mem, r, &it->cursor, offset_ret, len_ret, data_ret,
-				      error);
-}
 
 void hv_capture_result_clear(HvCaptureResult *res)
 {
@@ -36,20 +22,12 @@ void hv_capture_result_clear(HvCaptureResult *res)
 	memset(res, 0, sizeof(*res));
 }
 
-static char *hmp_text(HvQmp *qmp, const char *cmd, int timeout_ms, GError **error)
-{
-	char *t = hv_qmp_hmp(qmp, cmd, timeout_ms, error);
-
-	if (t == NULL)
-		g_prefix_error(error, "reading machine state (%s): ", cmd);
-	return t;
-}
-
 struct HvCapture {
 	gint64 t0;
+	HvCaptureOptions opt;
 	GCancellable *cancellable;
 	GArray *cpus;
-	HvGuestMem *mem;
+	HvRamSource *mem;
 	HvDescriptor desc;
 	gboolean has_desc;
 	HvKernelInfo ki;
@@ -62,11 +40,29 @@ void hv_capture_free(HvCapture *c)
 		return;
 	if (c->cpus != NULL)
 		g_array_unref(c->cpus);
-	hv_guestmem_free(c->mem);
+	hv_ram_source_free(c->mem);
 	hv_kernel_info_clear(&c->ki);
 	g_ptr_array_unref(c->warnings);
 	g_clear_object(&c->cancellable);
 	g_free(c);
+}
+
+static gboolean next_extent(gpointer user_data, guint index, guint64 *offset_ret,
+			    guint64 *len_ret, const guint8 **data_ret, GError **error)
+{
+	ExtentIter *it = user_data;
+
+	if (it->current != index) {
+		it->current = index;
+		it->cursor = 0;
+	}
+	if (!hv_ram_source_next_chunk(it->c->mem, index, &it->cursor, offset_ret, len_ret,
+				      data_ret, error))
+		return FALSE;
+	it->done += *len_ret;
+	if (it->c->opt.progress != NULL)
+		it->c->opt.progress(it->done, MAX(it->done, it->total), it->c->opt.progress_data);
+	return TRUE;
 }
 
 /* Descriptors found by scan are untrusted: prefer one that points at the
@@ -90,35 +86,24 @@ static void pick_scanned_descriptor(HvCapture *c, GArray *descs)
 		"VMCOREINFO: its event details are unchecked", c->desc.paddr));
 }
 
-HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **error)
+HvCapture *hv_capture_new(GArray *cpus, HvRamSource *ram, const HvCaptureOptions *opt,
+			  GError **error)
 {
 	g_autoptr(HvCapture) c = g_new0(HvCapture, 1);
-	g_autofree char *regs_text = NULL, *mtree_text = NULL;
-	g_autoptr(GArray) ram_map = NULL;
 	g_autoptr(GArray) descs = NULL;
 	guint i;
 
 	c->t0 = g_get_monotonic_time();
+	c->opt = *opt;
+	if (opt->format == NULL)
+		c->opt.format = &hv_dump_format_elf;
 	if (opt->cancellable != NULL)
 		c->cancellable = g_object_ref(opt->cancellable);
+	c->opt.cancellable = c->cancellable;
 	c->warnings = g_ptr_array_new_with_free_func(g_free);
-	/* RAM first: an unreadable backend is the error users must fix first */
-	mtree_text = hmp_text(qmp, "info mtree -f", opt->qmp_timeout_ms, error);
-	if (mtree_text == NULL)
-		return NULL;
-	ram_map = hv_parse_mtree(mtree_text, strlen(mtree_text), error);
-	if (ram_map == NULL)
-		return NULL;
-	c->mem = hv_guestmem_open(qmp, ram_map, error);
-	if (c->mem == NULL)
-		return NULL;
-	hv_guestmem_set_cancellable(c->mem, c->cancellable);
-	regs_text = hmp_text(qmp, "info registers -a", opt->qmp_timeout_ms, error);
-	if (regs_text == NULL)
-		return NULL;
-	c->cpus = hv_parse_registers(regs_text, strlen(regs_text), error);
-	if (c->cpus == NULL)
-		return NULL;
+	c->mem = ram;
+	c->cpus = g_array_ref(cpus);
+	hv_ram_source_set_cancellable(c->mem, c->cancellable);
 	descs = g_array_new(FALSE, TRUE, sizeof(HvDescriptor));
 	hv_descriptor_find_all(c->mem, c->cpus, descs, c->warnings);
 	if (descs->len > 0) {
@@ -141,16 +126,7 @@ HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **erro
 
 guint64 hv_capture_estimate_bytes(HvCapture *c)
 {
-	guint64 total = 0;
-	guint i;
-
-	for (i = 0; i < hv_guestmem_n_ranges(c->mem); i++) {
-		guint64 cursor = 0, off, len;
-
-		while (hv_guestmem_next_data(c->mem, i, &cursor, &off, &len, NULL))
-			total += len;
-	}
-	return total + 1024 * 1024; /* headers and notes */
+	return hv_ram_source_data_bytes(c->mem) + 1024 * 1024; /* headers and notes */
 }
 
 const HvDescriptor *hv_capture_get_descriptor(HvCapture *c)
@@ -175,21 +151,12 @@ static char *vmcoreinfo_text(HvCapture *c)
 	return hv_vmcoreinfo_text_with(&c->ki.vi, (const char *const *)extra->pdata);
 }
 
-gboolean hv_capture_write(HvCapture *c, HvOutput *out, HvCaptureResult *res, GError **error)
+/* Notes: all PRSTATUS, then all QEMU CPU states (QEMU's order), then
+ * VMCOREINFO. */
+static void build_notes(HvCapture *c, GByteArray *notes)
 {
-	g_autoptr(GByteArray) notes = g_byte_array_new();
-	g_autoptr(GArray) loads = g_array_new(FALSE, TRUE, sizeof(HvElfLoad));
-	g_autofree guint *range_of_load = NULL;
-	const HvKernelInfo *ki = &c->ki;
-	ExtentIter it;
-	guint i, nranges;
+	guint i;
 
-	memset(res, 0, sizeof(*res));
-	res->warnings = g_ptr_array_new_with_free_func(g_free);
-	for (i = 0; i < c->warnings->len; i++)
-		g_ptr_array_add(res->warnings, g_strdup(g_ptr_array_index(c->warnings, i)));
-
-	/* notes: all PRSTATUS, then all QEMU CPU states (QEMU's order), then VMCOREINFO */
 	for (i = 0; i < c->cpus->len; i++) {
 		const HvVcpuRegs *r = &g_array_index(c->cpus, HvVcpuRegs, i);
 
@@ -203,54 +170,56 @@ gboolean hv_capture_write(HvCapture *c, HvOutput *out, HvCaptureResult *res, GEr
 	}
 	for (i = 0; i < c->cpus->len; i++)
 		hv_note_append_qemu_cpustate(notes, &g_array_index(c->cpus, HvVcpuRegs, i));
-	if (ki->found) {
+	if (c->ki.found) {
 		g_autofree char *vmci = vmcoreinfo_text(c);
 
 		hv_note_append(notes, "VMCOREINFO", 0, vmci, strlen(vmci));
 	}
+}
 
-	/* segments: the kernel image by virtual address first (as kexec lays out
-	 * /proc/vmcore), then every RAM range, by GPA and direct-map address */
-	nranges = hv_guestmem_n_ranges(c->mem);
-	range_of_load = g_new0(guint, nranges + 1);
-	if (ki->found && ki->has_kimage) {
-		HvElfLoad k = { .paddr = ki->kimage_paddr, .vaddr = ki->kimage_vaddr,
-				.size = ki->kimage_size, .alias = -1 };
+gboolean hv_capture_write(HvCapture *c, HvOutput *out, HvCaptureResult *res, GError **error)
+{
+	g_autoptr(GByteArray) notes = g_byte_array_new();
+	g_autoptr(GArray) regions = g_array_new(FALSE, TRUE, sizeof(HvDumpRegion));
+	const HvKernelInfo *ki = &c->ki;
+	HvDumpLayout layout = { 0 };
+	ExtentIter it = { .c = c, .current = G_MAXUINT };
+	guint i;
 
-		for (i = 0; i < nranges; i++) {
-			const HvGuestRange *r = hv_guestmem_range(c->mem, i);
+	memset(res, 0, sizeof(*res));
+	res->warnings = g_ptr_array_new_with_free_func(g_free);
+	for (i = 0; i < c->warnings->len; i++)
+		g_ptr_array_add(res->warnings, g_strdup(g_ptr_array_index(c->warnings, i)));
 
-			if (k.paddr >= r->gpa && k.paddr - r->gpa < r->size) {
-				k.alias = (int)(i + 1);
-				k.alias_delta = k.paddr - r->gpa;
-			}
-		}
-		if (k.alias >= 0)
-			g_array_append_val(loads, k);
-	}
-	for (i = 0; i < nranges; i++) {
-		const HvGuestRange *r = hv_guestmem_range(c->mem, i);
-		HvElfLoad l = { .paddr = r->gpa, .size = r->size, .alias = -1 };
+	build_notes(c, notes);
+	for (i = 0; i < hv_ram_source_n_regions(c->mem); i++) {
+		const HvRamRegion *r = hv_ram_source_region(c->mem, i);
+		HvDumpRegion d = { .paddr = r->gpa, .size = r->size };
 
 		if (ki->found && ki->has_direct_map)
-			l.vaddr = ki->page_offset_base + r->gpa;
-		range_of_load[loads->len] = i;
-		g_array_append_val(loads, l);
+			d.vaddr = ki->page_offset_base + r->gpa;
+		g_array_append_val(regions, d);
+	}
+	layout.notes = notes;
+	layout.regions = (const HvDumpRegion *)regions->data;
+	layout.nregions = regions->len;
+	if (ki->found && ki->has_kimage) {
+		layout.has_kimage = TRUE;
+		layout.kimage_vaddr = ki->kimage_vaddr;
+		layout.kimage_paddr = ki->kimage_paddr;
+		layout.kimage_size = ki->kimage_size;
 	}
 	if (c->cancellable != NULL)
 		hv_output_set_cancellable(out, c->cancellable);
-	it.mem = c->mem;
-	it.range_of_load = range_of_load;
-	it.cursor = 0;
-	it.current = G_MAXUINT;
-	if (!hv_elfcore_write(out, notes, (HvElfLoad *)loads->data, loads->len, next_extent, &it,
-			      &res->stats, error))
+	if (c->opt.progress != NULL)
+		it.total = hv_ram_source_data_bytes(c->mem);
+	if (!hv_dump_write(c->opt.format, out, &layout, next_extent, &it, &res->stats, error))
 		return FALSE;
 	if (!hv_output_commit(out, error))
 		return FALSE;
 
 	res->ncpus = c->cpus->len;
-	res->ram_bytes = hv_guestmem_total(c->mem);
+	res->ram_bytes = hv_ram_source_total(c->mem);
 	res->vmcoreinfo = ki->found;
 	res->vmcoreinfo_verified = ki->verified;
 	res->vmcoreinfo_paddr = ki->note_paddr;
@@ -261,49 +230,5 @@ gboolean hv_capture_write(HvCapture *c, HvOutput *out, HvCaptureResult *res, GEr
 	if (ki->found)
 		g_strlcpy(res->osrelease, ki->vi.osrelease, sizeof(res->osrelease));
 	res->seconds = (double)(g_get_monotonic_time() - c->t0) / 1e6;
-	return TRUE;
-}
-
-gboolean hv_capture(HvQmp *qmp, HvOutput *out, const HvCaptureOptions *opt,
-		    HvCaptureResult *res, GError **error)
-{
-	g_autoptr(HvCapture) c = hv_capture_new(qmp, opt, error);
-
-	memset(res, 0, sizeof(*res));
-	if (c == NULL)
-		return FALSE;
-	return hv_capture_write(c, out, res, error);
-}
-
-gboolean hv_vm_pause(HvQmp *qmp, int timeout_ms, gboolean *was_running_ret,
-		     char **status_ret, GError **error)
-{
-	json_object *st = hv_qmp_execute(qmp, "query-status", NULL, timeout_ms, error);
-	gboolean running = FALSE;
-	json_object *r;
-
-	if (st == NULL)
-		return FALSE;
-	hv_json_get_bool(st, "running", &running);
-	if (status_ret != NULL)
-		*status_ret = g_strdup(hv_json_get_string(st, "status"));
-	json_object_put(st);
-	*was_running_ret = running;
-	if (!running)
-		return TRUE;
-	r = hv_qmp_execute(qmp, "stop", NULL, timeout_ms, error);
-	if (r == NULL)
-		return FALSE;
-	json_object_put(r);
-	return TRUE;
-}
-
-gboolean hv_vm_resume(HvQmp *qmp, int timeout_ms, GError **error)
-{
-	json_object *r = hv_qmp_execute(qmp, "cont", NULL, timeout_ms, error);
-
-	if (r == NULL)
-		return FALSE;
-	json_object_put(r);
 	return TRUE;
 }

@@ -1,29 +1,40 @@
-/* hv-capture.h — the capture engine: a stopped QEMU guest → an ELF vmcore.
+/* hv-capture.h — the capture engine: a stopped guest's machine state → a
+ * vmcore in some format.
  *
- * Owns: the pipeline order (machine state → guest RAM → kernel metadata →
- * notes and segments → NAME.part → NAME) and the summary of what was done.
- * It never changes the VM's run state: callers pause and resume.
+ * Owns: the pipeline order (guest RAM source and vCPU registers → the
+ * module's descriptor and kernel metadata → notes and the dump layout →
+ * page selection and the format's writer → NAME.part → NAME), progress,
+ * cancellation, and the summary of what was done. It knows neither QEMU nor
+ * any file format: the VM (hv-vm.h) hands it a HvMachineState, a format
+ * (hv-writer.h) takes the layout and pages. It never changes the VM's run
+ * state: callers pause and resume.
  */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "hv-descriptor.h"
-#include "hv-elfcore.h"
 #include "hv-output.h"
-#include "hv-qmp.h"
+#include "hv-ramsrc.h"
+#include "hv-writer.h"
 
 G_BEGIN_DECLS
 
+/* Called as data is written: bytes done of at most total (an upper bound:
+ * zero pages are left out on the way). */
+typedef void (*HvProgressFunc)(guint64 done, guint64 total, gpointer user_data);
+
 typedef struct {
-	int qmp_timeout_ms;
-	GCancellable *cancellable; /* optional: stops the capture (QMP waits, writes) */
+	GCancellable *cancellable;    /* optional: stops scans and writes */
+	const HvDumpFormat *format;   /* NULL: ELF */
+	HvProgressFunc progress;      /* optional */
+	gpointer progress_data;
 } HvCaptureOptions;
 
 typedef struct {
 	guint ncpus;
 	guint64 ram_bytes;
-	HvElfStats stats;
+	HvDumpStats stats;
 	double seconds;
 	gboolean vmcoreinfo;        /* carried in the dump */
 	gboolean vmcoreinfo_verified;
@@ -38,27 +49,20 @@ typedef struct {
 
 void hv_capture_result_clear(HvCaptureResult *res);
 
-/* A capture in two steps: read machine state, guest RAM, the module's
- * descriptor and kernel metadata; then write. Callers that name the dump
- * after what happened (hvdump run) look at the descriptor in between. */
+/* A capture in two steps: look at the guest (descriptor, kernel metadata);
+ * then write. Callers that name the dump after what happened (hvdump run)
+ * look at the descriptor in between. */
 typedef struct HvCapture HvCapture;
-HvCapture *hv_capture_new(HvQmp *qmp, const HvCaptureOptions *opt, GError **error);
+/* Takes cpus (a reference) and ram (ownership, also on failure). */
+HvCapture *hv_capture_new(GArray *cpus, HvRamSource *ram, const HvCaptureOptions *opt,
+			  GError **error);
 const HvDescriptor *hv_capture_get_descriptor(HvCapture *c);
+/* Upper bound of the dump's data bytes (allocated guest RAM and headers),
+ * for a free space check before writing. */
+guint64 hv_capture_estimate_bytes(HvCapture *c);
+/* Writes the dump into out (opened by the caller) and commits it. */
 gboolean hv_capture_write(HvCapture *c, HvOutput *out, HvCaptureResult *res, GError **error);
 void hv_capture_free(HvCapture *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvCapture, hv_capture_free)
-
-/* Upper bound of the dump's data bytes (allocated guest RAM), for a free
- * space check before writing. */
-guint64 hv_capture_estimate_bytes(HvCapture *c);
-
-/* Both steps: writes the dump into out (opened by the caller), commits it. */
-gboolean hv_capture(HvQmp *qmp, HvOutput *out, const HvCaptureOptions *opt,
-		    HvCaptureResult *res, GError **error);
-
-/* Pauses a running VM; *was_running_ret says whether it ran. */
-gboolean hv_vm_pause(HvQmp *qmp, int timeout_ms, gboolean *was_running_ret,
-		     char **status_ret, GError **error);
-gboolean hv_vm_resume(HvQmp *qmp, int timeout_ms, GError **error);
 
 G_END_DECLS

@@ -112,14 +112,14 @@ gboolean hv_descriptor_parse(const guint8 *buf, gsize len, guint64 paddr, HvDesc
 	return TRUE;
 }
 
-static gboolean read_and_parse(HvGuestMem *mem, guint64 paddr, HvDescriptor *d,
+static gboolean read_and_parse(HvRamSource *mem, guint64 paddr, HvDescriptor *d,
 			       GPtrArray *warnings)
 {
 	guint8 page[PG];
 	g_autoptr(GError) error = NULL;
 	gsize n = PG - (gsize)(paddr % PG);
 
-	if (!hv_guestmem_read(mem, paddr, page, n)) {
+	if (!hv_ram_source_read(mem, paddr, page, n)) {
 		g_ptr_array_add(warnings, g_strdup_printf(
 			"descriptor address 0x%" PRIx64 " is outside guest RAM; ignored", paddr));
 		return FALSE;
@@ -132,7 +132,7 @@ static gboolean read_and_parse(HvGuestMem *mem, guint64 paddr, HvDescriptor *d,
 }
 
 typedef struct {
-	HvGuestMem *mem;
+	HvRamSource *mem;
 	GArray *out;            /* HvDescriptor: valid ones only */
 	GPtrArray *warnings;
 	guint invalid;
@@ -160,7 +160,7 @@ static gboolean desc_page(gpointer user_data, guint64 gpa, const guint8 *head)
 	return s->out->len < HV_MAX_DESC_CANDIDATES;
 }
 
-guint hv_descriptor_find_all(HvGuestMem *mem, GArray *cpus, GArray *out, GPtrArray *warnings)
+guint hv_descriptor_find_all(HvRamSource *mem, GArray *cpus, GArray *out, GPtrArray *warnings)
 {
 	ScanCtx s = { mem, out, warnings, 0 };
 	HvDescriptor d;
@@ -180,7 +180,7 @@ guint hv_descriptor_find_all(HvGuestMem *mem, GArray *cpus, GArray *out, GPtrArr
 		}
 	}
 	/* bounded scan of allocated page starts */
-	hv_guestmem_scan_pages(mem, desc_page, &s, NULL);
+	hv_ram_source_scan_pages(mem, desc_page, &s, NULL);
 	if (s.invalid > MAX_INVALID_WARNINGS)
 		g_ptr_array_add(warnings, g_strdup_printf(
 			"%u more pages carried the descriptor magic but no valid descriptor",
@@ -188,7 +188,7 @@ guint hv_descriptor_find_all(HvGuestMem *mem, GArray *cpus, GArray *out, GPtrArr
 	return out->len;
 }
 
-gboolean hv_descriptor_find(HvGuestMem *mem, GArray *cpus, HvDescriptor *d, GPtrArray *warnings)
+gboolean hv_descriptor_find(HvRamSource *mem, GArray *cpus, HvDescriptor *d, GPtrArray *warnings)
 {
 	g_autoptr(GArray) all = g_array_new(FALSE, TRUE, sizeof(HvDescriptor));
 

@@ -10,7 +10,7 @@
 
 #include <glib.h>
 
-#include "hv-guestmem.h"
+#include "hv-ramsrc.h"
 
 G_BEGIN_DECLS
 
@@ -50,9 +50,9 @@ gboolean hv_descriptor_parse(const guint8 *buf, gsize len, guint64 paddr, HvDesc
  * HV_MAX_DESC_CANDIDATES valid ones from a scan of allocated pages (pages
  * with the magic that do not validate are passed over, and do not count).
  * Reasons for rejected candidates go to warnings (char*). Returns out->len. */
-guint hv_descriptor_find_all(HvGuestMem *mem, GArray *cpus, GArray *out, GPtrArray *warnings);
+guint hv_descriptor_find_all(HvRamSource *mem, GArray *cpus, GArray *out, GPtrArray *warnings);
 /* The first of hv_descriptor_find_all; FALSE when there is none. */
-gboolean hv_descriptor_find(HvGuestMem *mem, GArray *cpus, HvDescriptor *d,
+gboolean hv_descriptor_find(HvRamSource *mem, GArray *cpus, HvDescriptor *d,
 			    GPtrArray *warnings);
 
 /* Does this descriptor ask the host to dump and resume (an oops with

@@ -35,25 +35,20 @@ void hv_kernel_info_clear(HvKernelInfo *ki)
 	memset(ki, 0, sizeof(*ki));
 }
 
-gboolean hv_guestmem_phys_read(gpointer mem, guint64 paddr, void *buf, gsize len)
-{
-	return hv_guestmem_read(mem, paddr, buf, len);
-}
-
 /* Reads and parses a note at paddr. */
-static gboolean try_note_at(HvGuestMem *mem, guint64 paddr, Candidate *c)
+static gboolean try_note_at(HvRamSource *mem, guint64 paddr, Candidate *c)
 {
 	guint8 hdr[HV_VMCOREINFO_DESC_OFFSET];
 	g_autofree guint8 *desc = NULL;
 	guint32 descsz;
 
-	if (!hv_guestmem_read(mem, paddr, hdr, sizeof(hdr)))
+	if (!hv_ram_source_read(mem, paddr, hdr, sizeof(hdr)))
 		return FALSE;
 	if (!hv_vmcoreinfo_note_header(hdr, HV_VMCOREINFO_DESC_OFFSET + HV_VMCOREINFO_MAX_DESC,
 				       &descsz))
 		return FALSE;
 	desc = g_malloc(descsz);
-	if (!hv_guestmem_read(mem, paddr + HV_VMCOREINFO_DESC_OFFSET, desc, descsz))
+	if (!hv_ram_source_read(mem, paddr + HV_VMCOREINFO_DESC_OFFSET, desc, descsz))
 		return FALSE;
 	c->paddr = paddr;
 	return hv_vmcoreinfo_parse(desc, descsz, &c->vi, NULL);
@@ -82,7 +77,7 @@ static guint collect_roots(GArray *cpus, guint64 roots[], gboolean la57[], guint
 }
 
 /* Does the candidate agree with the hardware's page tables? */
-static gboolean verify(HvGuestMem *mem, const HvVmcoreinfo *vi, const HvPgtable *pt)
+static gboolean verify(HvRamSource *mem, const HvVmcoreinfo *vi, const HvPgtable *pt)
 {
 	guint64 pa;
 	guint8 uts[512];
@@ -94,7 +89,7 @@ static gboolean verify(HvGuestMem *mem, const HvVmcoreinfo *vi, const HvPgtable 
 	if (vi->init_uts_ns != 0) {
 		if (!hv_pgtable_translate(pt, vi->init_uts_ns, &pa, NULL) ||
 		    pa != hv_vmcoreinfo_kimage_pa(vi, vi->init_uts_ns) ||
-		    !hv_guestmem_read(mem, pa, uts, sizeof(uts)) ||
+		    !hv_ram_source_read(mem, pa, uts, sizeof(uts)) ||
 		    memmem(uts, sizeof(uts), vi->osrelease, rl + 1) == NULL)
 			return FALSE;
 	}
@@ -103,7 +98,7 @@ static gboolean verify(HvGuestMem *mem, const HvVmcoreinfo *vi, const HvPgtable 
 
 /* Is the direct-map address of the note stored in the kernel image (the
  * kernel's vmcoreinfo_note pointer)? Only kernel memory can hold it. */
-static gboolean referenced_by_kernel(HvGuestMem *mem, const HvKernelInfo *ki, guint64 paddr)
+static gboolean referenced_by_kernel(HvRamSource *mem, const HvKernelInfo *ki, guint64 paddr)
 {
 	guint64 want = GUINT64_TO_LE(ki->page_offset_base + paddr);
 	guint8 buf[64 * 1024];
@@ -113,7 +108,7 @@ static gboolean referenced_by_kernel(HvGuestMem *mem, const HvKernelInfo *ki, gu
 		gsize n = (gsize)MIN((guint64)sizeof(buf), ki->kimage_size - off);
 		gsize j;
 
-		if (!hv_guestmem_read(mem, ki->kimage_paddr + off, buf, n))
+		if (!hv_ram_source_read(mem, ki->kimage_paddr + off, buf, n))
 			return FALSE;
 		for (j = 0; j + 8 <= n; j += 8) {
 			if (memcmp(buf + j, &want, 8) == 0)
@@ -123,7 +118,7 @@ static gboolean referenced_by_kernel(HvGuestMem *mem, const HvKernelInfo *ki, gu
 	return FALSE;
 }
 
-static void derive_layout(HvGuestMem *mem, HvKernelInfo *ki)
+static void derive_layout(HvRamSource *mem, HvKernelInfo *ki)
 {
 	const HvVmcoreinfo *vi = &ki->vi;
 	guint64 start = vi->stext & ~(TWO_MIB - 1);
@@ -145,8 +140,8 @@ static void derive_layout(HvGuestMem *mem, HvKernelInfo *ki)
 		guint64 pa = hv_vmcoreinfo_kimage_pa(vi, start);
 
 		/* the segment must lie inside one RAM range, as it shares its bytes */
-		for (i = 0; i < hv_guestmem_n_ranges(mem); i++) {
-			const HvGuestRange *r = hv_guestmem_range(mem, i);
+		for (i = 0; i < hv_ram_source_n_regions(mem); i++) {
+			const HvRamRegion *r = hv_ram_source_region(mem, i);
 
 			if (pa >= r->gpa && pa - r->gpa < r->size) {
 				ki->has_kimage = TRUE;
@@ -158,8 +153,8 @@ static void derive_layout(HvGuestMem *mem, HvKernelInfo *ki)
 	}
 	if (!ki->has_kimage)
 		warn(ki, "kernel image mapping not found in the page tables; drgn may not open the dump");
-	for (i = 0; i < hv_guestmem_n_ranges(mem); i++) {
-		const HvGuestRange *r = hv_guestmem_range(mem, i);
+	for (i = 0; i < hv_ram_source_n_regions(mem); i++) {
+		const HvRamRegion *r = hv_ram_source_region(mem, i);
 
 		ram_end = MAX(ram_end, r->gpa + r->size);
 	}
@@ -177,7 +172,7 @@ typedef struct {
 /* Verifies a candidate against every vCPU's page tables; the tables that
  * vouched for it go to *pt_ret. With no vCPU in long mode nothing can be
  * checked: FALSE. */
-static gboolean verify_any(HvGuestMem *mem, const HvVmcoreinfo *vi, const Roots *roots,
+static gboolean verify_any(HvRamSource *mem, const HvVmcoreinfo *vi, const Roots *roots,
 			   HvPgtable *pt_ret)
 {
 	guint j;
@@ -185,7 +180,7 @@ static gboolean verify_any(HvGuestMem *mem, const HvVmcoreinfo *vi, const Roots 
 	for (j = 0; j < roots->n; j++) {
 		HvPgtable pt;
 
-		hv_pgtable_init(&pt, hv_guestmem_phys_read, mem, roots->roots[j], roots->la57[j]);
+		hv_pgtable_init(&pt, hv_ram_source_phys_read, mem, roots->roots[j], roots->la57[j]);
 		if (verify(mem, vi, &pt)) {
 			if (pt_ret != NULL)
 				*pt_ret = pt;
@@ -196,7 +191,7 @@ static gboolean verify_any(HvGuestMem *mem, const HvVmcoreinfo *vi, const Roots 
 }
 
 typedef struct {
-	HvGuestMem *mem;
+	HvRamSource *mem;
 	const Roots *roots;
 	HvKernelInfo *ki;
 	GArray *cands;      /* Candidate: verified ones (all parsed ones without roots) */
@@ -242,7 +237,7 @@ static void clear_candidates(GArray *cands)
 		hv_vmcoreinfo_clear(&g_array_index(cands, Candidate, i).vi);
 }
 
-gboolean hv_kernel_discover(HvGuestMem *mem, GArray *cpus, guint64 known_paddr,
+gboolean hv_kernel_discover(HvRamSource *mem, GArray *cpus, guint64 known_paddr,
 			    HvKernelInfo *ki, GError **error)
 {
 	g_autoptr(GArray) cands = g_array_new(FALSE, TRUE, sizeof(Candidate));
@@ -266,7 +261,7 @@ gboolean hv_kernel_discover(HvGuestMem *mem, GArray *cpus, guint64 known_paddr,
 			     "address 0x%" PRIx64 "; scanning", known_paddr);
 		}
 	}
-	if (cands->len == 0 && !hv_guestmem_scan_pages(mem, note_page, &s, error)) {
+	if (cands->len == 0 && !hv_ram_source_scan_pages(mem, note_page, &s, error)) {
 		clear_candidates(cands);
 		return FALSE;
 	}

@@ -10,7 +10,8 @@
 
 #include <glib.h>
 
-#include "hv-guestmem.h"
+#include "hv-cpustate.h"
+#include "hv-ramsrc.h"
 #include "hv-pgtable.h"
 #include "hv-vmcoreinfo.h"
 
@@ -35,7 +36,7 @@ typedef struct {
 	gboolean has_direct_map;
 	guint64 page_offset_base;
 	gboolean has_pgtable;
-	HvPgtable pgtable;       /* kernel page tables used (ctx = HvGuestMem) */
+	HvPgtable pgtable;       /* kernel page tables used (ctx = HvRamSource) */
 	GPtrArray *warnings;     /* char*, one line each */
 } HvKernelInfo;
 
@@ -45,10 +46,8 @@ void hv_kernel_info_clear(HvKernelInfo *ki);
  * Missing or forged VMCOREINFO is a warning, not an error; FALSE only when
  * guest RAM cannot be read. If known_paddr != 0 that address is tried first
  * (O(1): the guest module's descriptor said where the note is). */
-gboolean hv_kernel_discover(HvGuestMem *mem, GArray *cpus, guint64 known_paddr,
+gboolean hv_kernel_discover(HvRamSource *mem, GArray *cpus, guint64 known_paddr,
 			    HvKernelInfo *ki, GError **error);
 
-/* HvPhysReadFunc over HvGuestMem. */
-gboolean hv_guestmem_phys_read(gpointer mem, guint64 paddr, void *buf, gsize len);
 
 G_END_DECLS

@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-G_DEFINE_QUARK(hvdump-error-quark, hv_error)
-
 #define MAX_LINE 4096
 
 /* Iterates lines of a bounded buffer without modifying it. */

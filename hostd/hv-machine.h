@@ -11,20 +11,9 @@
 #include <stdint.h>
 
 #include "hv-cpustate.h"
+#include "hv-error.h"
 
 G_BEGIN_DECLS
-
-#define HV_ERROR (hv_error_quark())
-GQuark hv_error_quark(void);
-
-typedef enum {
-	HV_ERROR_FAILED,
-	HV_ERROR_PARSE,     /* monitor text or guest data not understood */
-	HV_ERROR_NOT_SHARED, /* RAM backend missing or not shared */
-	HV_ERROR_EXISTS,    /* output exists */
-	HV_ERROR_IO,        /* writing the dump */
-	HV_ERROR_USAGE,
-} HvError;
 
 #define HV_MAX_VCPUS 1024
 #define HV_MAX_RAM_RANGES 256

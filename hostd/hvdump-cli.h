@@ -4,6 +4,7 @@
 #include <glib.h>
 
 #include "hv-capture.h"
+#include "hv-vm.h"
 
 /* exit codes (a contract: scripts and CI drive them) */
 enum {

@@ -27,7 +27,7 @@ TAP_RE = re.compile(r"^(not ok|ok)\b\s*\d*\s*-?\s*(.*?)(?:\s+#\s*(SKIP|TODO)\b(.
 
 
 def programs():
-    for t in ["qmp", "machine", "kernel", "elfcore", "qemu-args", "descriptor"]:
+    for t in ["qmp", "machine", "kernel", "elfcore", "qemu-args", "descriptor", "ramsrc", "capture"]:
         yield ("unit/" + t, [os.path.join(BUILD, "tests", "test-" + t), "--tap"], 300, True)
     for t in ["registers", "mtree", "vmcoreinfo", "qmp", "kernel", "descriptor"]:
         yield ("fuzz/" + t, ["FUZZ", t], FUZZ_SECONDS + 120, False)

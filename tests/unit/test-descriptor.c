@@ -117,16 +117,16 @@ static void test_descriptor_sanitises_message(void)
 static void test_descriptor_found_from_registers_then_scan(void)
 {
 	g_autofree guint8 *ram = g_malloc0(1 << 20);
-	HvGuestRange r = { .gpa = 0, .size = 1 << 20 };
+	HvRamBuffer r = { .gpa = 0, .size = 1 << 20 };
 	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GArray) cpus = g_array_new(FALSE, TRUE, sizeof(HvVcpuRegs));
-	HvGuestMem *mem;
+	HvRamSource *mem;
 	HvVcpuRegs c = { 0 };
 	HvDescriptor d;
 
 	build(ram + PADDR);
 	r.host = ram;
-	mem = hv_guestmem_new_static(&r, 1);
+	mem = hv_ram_source_new_buffers(&r, 1);
 	c.index = 1;
 	c.gpr[HV_RDI] = HVDUMP_REG_MAGIC;
 	c.gpr[HV_RSI] = PADDR;
@@ -143,7 +143,7 @@ static void test_descriptor_found_from_registers_then_scan(void)
 	/* damaged: nothing usable */
 	ram[PADDR + 100] ^= 0xff;
 	g_assert_false(hv_descriptor_find(mem, cpus, &d, warnings));
-	hv_guestmem_free(mem);
+	hv_ram_source_free(mem);
 }
 
 /* Pages with the magic and nothing valid behind it (any guest process can
@@ -151,13 +151,13 @@ static void test_descriptor_found_from_registers_then_scan(void)
 static void test_descriptor_scan_passes_over_junk(void)
 {
 	g_autofree guint8 *ram = g_malloc0(1 << 20);
-	HvGuestRange r = { .gpa = 0, .size = 1 << 20 };
+	HvRamBuffer r = { .gpa = 0, .size = 1 << 20 };
 	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GArray) cpus = g_array_new(FALSE, TRUE, sizeof(HvVcpuRegs));
 	g_autoptr(GArray) all = g_array_new(FALSE, TRUE, sizeof(HvDescriptor));
 	guint64 magic = GUINT64_TO_LE(HVDUMP_DESC_MAGIC);
 	HvVcpuRegs c = { 0 };
-	HvGuestMem *mem;
+	HvRamSource *mem;
 	guint i;
 
 	for (i = 0; i < 4; i++)
@@ -166,7 +166,7 @@ static void test_descriptor_scan_passes_over_junk(void)
 	for (i = 0; i < 20; i++)
 		memcpy(ram + 0x10000 + i * 4096, &magic, 8);
 	r.host = ram;
-	mem = hv_guestmem_new_static(&r, 1);
+	mem = hv_ram_source_new_buffers(&r, 1);
 	g_array_append_val(cpus, c);
 	g_assert_cmpuint(hv_descriptor_find_all(mem, cpus, all, warnings), ==, 1);
 	g_assert_cmphex(g_array_index(all, HvDescriptor, 0).paddr, ==, PADDR);
@@ -174,7 +174,7 @@ static void test_descriptor_scan_passes_over_junk(void)
 	/* three named, the other 21 counted */
 	g_assert_cmpuint(warnings->len, ==, 4);
 	g_assert_nonnull(strstr(g_ptr_array_index(warnings, 3), "21 more pages"));
-	hv_guestmem_free(mem);
+	hv_ram_source_free(mem);
 }
 
 /* Only the signalling vCPU can turn a panic into "dump and resume". */

@@ -1,6 +1,7 @@
-/* test-elfcore.c — the ELF vmcore writer and NAME.part handling, read back
- * with libelf: header layout, notes, segment placement and aliasing,
- * sparse output (zero pages are holes), mode 0600, no file left on failure. */
+/* test-elfcore.c — the ELF vmcore format behind the writer interface (with
+ * page selection) and NAME.part handling, read back with libelf: header
+ * layout, notes, segment placement and the kernel image alias, sparse
+ * output (zero pages are holes), mode 0600, no file left on failure. */
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -10,12 +11,16 @@
 #include <unistd.h>
 #include <signal.h>
 
-#include "hv-elfcore.h"
+#include "hv-notes.h"
+#include "hv-pagesel.h"
+#include "hv-writer.h"
 
 typedef struct {
 	const guint8 *seg[4];
 	guint64 size[4];
 } Src;
+
+/* one extent per region: all of it */
 
 static gboolean whole_extent(gpointer user_data, guint index, guint64 *off, guint64 *len,
 			     const guint8 **data, GError **error)
@@ -53,13 +58,12 @@ static void test_elfcore_layout_notes_and_sparseness(void)
 	g_autoptr(GByteArray) notes = g_byte_array_new();
 	g_autoptr(GError) error = NULL;
 	HvVcpuRegs regs = { 0 };
-	HvElfLoad loads[2] = {
-		{ .paddr = 0x1000000 + 0x3000, .vaddr = 0xffffffff81000000ull, .size = 0x2000,
-		  .alias = 1, .alias_delta = 0x3000 },
-		{ .paddr = 0x1000000, .vaddr = 0xffff888001000000ull, .size = n, .alias = -1 },
-	};
-	Src src = { .seg = { NULL, ram }, .size = { 0, n } };
-	HvElfStats st;
+	HvDumpRegion region = { .paddr = 0x1000000, .vaddr = 0xffff888001000000ull, .size = n };
+	HvDumpLayout layout = { .notes = notes, .regions = &region, .nregions = 1,
+				.has_kimage = TRUE, .kimage_vaddr = 0xffffffff81000000ull,
+				.kimage_paddr = 0x1000000 + 0x3000, .kimage_size = 0x2000 };
+	Src src = { .seg = { ram }, .size = { n } };
+	HvDumpStats st;
 	HvOutput *out;
 	struct stat sb;
 	Elf *e;
@@ -82,7 +86,8 @@ static void test_elfcore_layout_notes_and_sparseness(void)
 	g_assert_no_error(error);
 	g_assert_true(g_file_test(part, G_FILE_TEST_EXISTS));
 	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
-	g_assert_true(hv_elfcore_write(out, notes, loads, 2, whole_extent, &src, &st, &error));
+	g_assert_true(hv_dump_write(&hv_dump_format_elf, out, &layout, whole_extent, &src, &st,
+				    &error));
 	g_assert_no_error(error);
 	g_assert_true(hv_output_commit(out, &error));
 	hv_output_free(out);

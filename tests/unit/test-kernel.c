@@ -8,20 +8,20 @@
 
 typedef struct {
 	guint8 *ram;
-	HvGuestMem *mem;
+	HvRamSource *mem;
 	GArray *cpus;
 } Fixture;
 
 static void fx_setup(Fixture *f, gconstpointer data)
 {
-	HvGuestRange r = { .gpa = 0, .size = SG_RAM };
+	HvRamBuffer r = { .gpa = 0, .size = SG_RAM };
 	HvVcpuRegs c;
 
 	(void)data;
 	f->ram = g_malloc0(SG_RAM);
 	sg_build(f->ram);
 	r.host = f->ram;
-	f->mem = hv_guestmem_new_static(&r, 1);
+	f->mem = hv_ram_source_new_buffers(&r, 1);
 	f->cpus = g_array_new(FALSE, TRUE, sizeof(HvVcpuRegs));
 	sg_cpu(&c);
 	g_array_append_val(f->cpus, c);
@@ -30,7 +30,7 @@ static void fx_setup(Fixture *f, gconstpointer data)
 static void fx_teardown(Fixture *f, gconstpointer data)
 {
 	(void)data;
-	hv_guestmem_free(f->mem);
+	hv_ram_source_free(f->mem);
 	g_array_unref(f->cpus);
 	g_free(f->ram);
 }
@@ -128,7 +128,7 @@ static void test_pgtable_translates_2m_4k_and_misses(Fixture *f, gconstpointer d
 	guint64 pa, span;
 
 	(void)data;
-	hv_pgtable_init(&pt, hv_guestmem_phys_read, f->mem, SG_PML4, FALSE);
+	hv_pgtable_init(&pt, hv_ram_source_phys_read, f->mem, SG_PML4, FALSE);
 	g_assert_true(hv_pgtable_translate(&pt, SG_STEXT + 0x1234, &pa, &span));
 	g_assert_cmphex(pa, ==, 0x1001234);
 	g_assert_cmphex(span, ==, 2u << 20);
@@ -156,7 +156,7 @@ static void test_pgtable_finds_direct_map(Fixture *f, gconstpointer data)
 	guint64 base = 0;
 
 	(void)data;
-	hv_pgtable_init(&pt, hv_guestmem_phys_read, f->mem, SG_PML4, FALSE);
+	hv_pgtable_init(&pt, hv_ram_source_phys_read, f->mem, SG_PML4, FALSE);
 	g_assert_true(hv_pgtable_find_direct_map(&pt, SG_RAM, &base));
 	g_assert_cmphex(base, ==, SG_DIRECT);
 }

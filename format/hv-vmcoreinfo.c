@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "hv-machine.h"
+#include "hv-error.h"
 
 #define MAX_KEY 128
 #define MAX_VALUE 512
