@@ -11,11 +11,11 @@ int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
 int LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 {
 	static guint8 ram[3 * 4096];
-	HvGuestRange r = { .gpa = 0, .size = sizeof(ram), .host = ram };
+	HvRamBuffer r = { .gpa = 0, .size = sizeof(ram), .host = ram };
 	GArray *cpus = g_array_new(FALSE, TRUE, sizeof(HvVcpuRegs));
 	GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
 	HvVcpuRegs c = { 0 };
-	HvGuestMem *mem;
+	HvRamSource *mem;
 	HvDescriptor d;
 
 	hv_descriptor_parse(data, size, 4096, &d, NULL);
@@ -24,9 +24,9 @@ int LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 	c.gpr[HV_RDI] = HVDUMP_REG_MAGIC;
 	c.gpr[HV_RSI] = size > 8 ? (data[0] | (guint64)data[1] << 8) : 4096;
 	g_array_append_val(cpus, c);
-	mem = hv_guestmem_new_static(&r, 1);
+	mem = hv_ram_source_new_buffers(&r, 1);
 	hv_descriptor_find(mem, cpus, &d, warnings);
-	hv_guestmem_free(mem);
+	hv_ram_source_free(mem);
 	g_array_unref(cpus);
 	g_ptr_array_unref(warnings);
 	return 0;

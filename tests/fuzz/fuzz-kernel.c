@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
 int LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 {
 	static guint8 *ram, *pristine;
-	HvGuestRange r = { .gpa = 0, .size = SG_RAM };
-	HvGuestMem *mem;
+	HvRamBuffer r = { .gpa = 0, .size = SG_RAM };
+	HvRamSource *mem;
 	GArray *cpus;
 	HvVcpuRegs c;
 	HvKernelInfo ki;
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 	memcpy(ram + SG_NOTE, data, MIN(size, (gsize)WIN_NOTE_LEN));
 
 	r.host = ram;
-	mem = hv_guestmem_new_static(&r, 1);
+	mem = hv_ram_source_new_buffers(&r, 1);
 	cpus = g_array_new(FALSE, TRUE, sizeof(HvVcpuRegs));
 	g_array_append_val(cpus, c);
 	if (hv_kernel_discover(mem, cpus, 0, &ki, NULL))
@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 	if (hv_kernel_discover(mem, cpus, SG_NOTE, &ki, NULL))
 		hv_kernel_info_clear(&ki);
 	g_array_unref(cpus);
-	hv_guestmem_free(mem);
+	hv_ram_source_free(mem);
 	memcpy(ram + WIN_PT_OFF, pristine + WIN_PT_OFF, WIN_PT_LEN);
 	memcpy(ram + SG_NOTE, pristine + SG_NOTE, WIN_NOTE_LEN);
 	return 0;
