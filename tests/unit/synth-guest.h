@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hv-cpustate.h"
+#include "hv-ramsrc.h"
 
 #define SG_RAM (32u << 20)
 #define SG_PML4 0x1000u
@@ -80,4 +81,23 @@ static inline void sg_cpu(HvVcpuRegs *r)
 	r->cr[4] = 0x6f0;
 	r->efer = 0xd01;
 	r->rip = SG_STEXT + 0x1000;
+}
+
+/* The guest's RAM (SG_RAM bytes at ram, used in place) as a RAM source. */
+static inline HvRamSource *sg_source(const guint8 *ram)
+{
+	HvRamBuffer b = { .gpa = 0, .size = SG_RAM, .host = ram };
+
+	return hv_ram_source_new_buffers(&b, 1);
+}
+
+/* One vCPU in the guest's kernel (sg_cpu), as the capture takes vCPUs. */
+static inline GArray *sg_cpus(void)
+{
+	GArray *cpus = g_array_new(FALSE, TRUE, sizeof(HvVcpuRegs));
+	HvVcpuRegs c;
+
+	sg_cpu(&c);
+	g_array_append_val(cpus, c);
+	return cpus;
 }

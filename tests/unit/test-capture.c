@@ -47,21 +47,19 @@ static void put_descriptor(guint8 *ram)
 
 static void fx_setup(Fixture *f, gconstpointer data)
 {
-	HvRamBuffer b = { .gpa = 0, .size = SG_RAM };
-	HvVcpuRegs c;
+	HvVcpuRegs *c;
 
 	(void)data;
 	f->ram = g_malloc0(SG_RAM);
 	sg_build(f->ram);
 	put_descriptor(f->ram);
 	memset(f->ram + (20u << 20), 0x5a, 3 * 4096); /* some data, the rest zero */
-	b.host = f->ram;
-	f->src = hv_ram_source_new_buffers(&b, 1);
-	f->cpus = g_array_new(FALSE, TRUE, sizeof(HvVcpuRegs));
-	sg_cpu(&c);
-	c.gpr[HV_RDI] = HVDUMP_REG_MAGIC;
-	c.gpr[HV_RSI] = DESC_PA;
-	g_array_append_val(f->cpus, c);
+	f->src = sg_source(f->ram);
+	f->cpus = sg_cpus();
+	/* the vCPU that signalled holds the descriptor's address */
+	c = &g_array_index(f->cpus, HvVcpuRegs, 0);
+	c->gpr[HV_RDI] = HVDUMP_REG_MAGIC;
+	c->gpr[HV_RSI] = DESC_PA;
 	f->dir = g_dir_make_tmp("hvdump-capture-XXXXXX", NULL);
 	f->path = g_build_filename(f->dir, "synthetic.vmcore", NULL);
 }

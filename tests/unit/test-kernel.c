@@ -14,17 +14,11 @@ typedef struct {
 
 static void fx_setup(Fixture *f, gconstpointer data)
 {
-	HvRamBuffer r = { .gpa = 0, .size = SG_RAM };
-	HvVcpuRegs c;
-
 	(void)data;
 	f->ram = g_malloc0(SG_RAM);
 	sg_build(f->ram);
-	r.host = f->ram;
-	f->mem = hv_ram_source_new_buffers(&r, 1);
-	f->cpus = g_array_new(FALSE, TRUE, sizeof(HvVcpuRegs));
-	sg_cpu(&c);
-	g_array_append_val(f->cpus, c);
+	f->mem = sg_source(f->ram);
+	f->cpus = sg_cpus();
 }
 
 static void fx_teardown(Fixture *f, gconstpointer data)
