@@ -3,6 +3,7 @@
  * resumed afterwards, whether the capture worked, failed or was interrupted
  * (SIGINT, SIGTERM, SIGHUP: exit 128 + signal, FILE.part removed). */
 #include <stdio.h>
+#include <unistd.h>
 
 #include "hvdump-cli.h"
 
@@ -12,6 +13,27 @@ static int exit_code(int rc)
 	int sig = hv_cli_signal_received();
 
 	return sig != 0 ? 128 + sig : rc;
+}
+
+/* A progress line on a terminal, redrawn at most five times a second. */
+typedef struct {
+	gint64 last;
+	gboolean drawn;
+} Bar;
+
+static void draw_progress(guint64 done, guint64 total, gpointer data)
+{
+	Bar *b = data;
+	gint64 now = g_get_monotonic_time();
+
+	if (now - b->last < 200000 && done < total)
+		return;
+	b->last = now;
+	b->drawn = TRUE;
+	fprintf(stderr, "\rhvdump: dumping %3u%% (%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+		" MiB of guest data)\033[K", total ? (unsigned)(done * 100 / total) : 100u,
+		done >> 20, total >> 20);
+	fflush(stderr);
 }
 
 /* The stopped VM's state → FILE. */
@@ -51,6 +73,7 @@ int hv_cmd_dump(int argc, char **argv)
 	HvCaptureOptions opt = { 0 };
 	HvCaptureResult res = { 0 };
 	gboolean was_running = FALSE, resume_failed = FALSE, ok;
+	Bar bar = { 0 };
 	GCancellable *cancellable;
 	int timeout_ms;
 
@@ -93,8 +116,14 @@ int hv_cmd_dump(int argc, char **argv)
 		hv_cli_info("VM state: %s%s", status ? status : "?",
 			    was_running ? " (paused for the dump)" : "");
 	opt.cancellable = cancellable;
+	if (isatty(STDERR_FILENO)) {
+		opt.progress = draw_progress;
+		opt.progress_data = &bar;
+	}
 	if (ok)
 		ok = capture(vm, out, &opt, &res, &error);
+	if (bar.drawn)
+		fputs("\r\033[K", stderr); /* the summary line takes its place */
 	if (was_running) {
 		/* resuming is never interrupted: a VM we paused must run again */
 		g_autoptr(GError) rerr = NULL;
