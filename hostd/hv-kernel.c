@@ -15,6 +15,7 @@
 typedef struct {
 	guint64 paddr;
 	HvVmcoreinfo vi;
+	HvPgtable pt;           /* the page tables that vouched for it */
 } Candidate;
 
 static void warn(HvKernelInfo *ki, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -182,8 +183,7 @@ static gboolean verify_any(HvRamSource *mem, const HvVmcoreinfo *vi, const Roots
 
 		hv_pgtable_init(&pt, hv_ram_source_phys_read, mem, roots->roots[j], roots->la57[j]);
 		if (verify(mem, vi, &pt)) {
-			if (pt_ret != NULL)
-				*pt_ret = pt;
+			*pt_ret = pt;
 			return TRUE;
 		}
 	}
@@ -220,7 +220,7 @@ static gboolean note_page(gpointer user_data, guint64 gpa, const guint8 *head)
 		hv_vmcoreinfo_clear(&c.vi);
 		return TRUE;
 	}
-	if (s->roots->n > 0 && !verify_any(s->mem, &c.vi, s->roots, NULL)) {
+	if (s->roots->n > 0 && !verify_any(s->mem, &c.vi, s->roots, &c.pt)) {
 		hv_vmcoreinfo_clear(&c.vi);
 		reject(s->ki, &s->rejected, gpa);
 		return s->rejected < HV_MAX_VMCOREINFO_REJECTED;
@@ -253,7 +253,7 @@ gboolean hv_kernel_discover(HvRamSource *mem, GArray *cpus, guint64 known_paddr,
 		Candidate k = { 0 };
 
 		if (try_note_at(mem, known_paddr, &k) &&
-		    (roots.n == 0 || verify_any(mem, &k.vi, &roots, NULL))) {
+		    (roots.n == 0 || verify_any(mem, &k.vi, &roots, &k.pt))) {
 			g_array_append_val(cands, k);
 		} else {
 			hv_vmcoreinfo_clear(&k.vi);
@@ -290,8 +290,8 @@ gboolean hv_kernel_discover(HvRamSource *mem, GArray *cpus, guint64 known_paddr,
 		clear_candidates(cands);
 		return TRUE;
 	}
-	/* every candidate here is verified; the first one's tables are kept */
-	verify_any(mem, &c->vi, &roots, &ki->pgtable);
+	/* every candidate here was verified; the first one's tables are kept */
+	ki->pgtable = c->pt;
 	ki->has_pgtable = TRUE;
 	ki->found = TRUE;
 	ki->verified = TRUE;
