@@ -76,9 +76,9 @@ static gboolean check_part(const char *part, gboolean remove, GError **error)
 	return TRUE;
 }
 
-gboolean hv_output_check(const char *path, gboolean force, GError **error)
+/* The final name is refused when taken, unless forced. */
+static gboolean check_final(const char *path, gboolean force, GError **error)
 {
-	g_autofree char *part = g_strconcat(path, ".part", NULL);
 	struct stat st;
 
 	if (!force && lstat(path, &st) == 0) {
@@ -86,7 +86,14 @@ gboolean hv_output_check(const char *path, gboolean force, GError **error)
 			    "%s already exists (use --force to overwrite)", path);
 		return FALSE;
 	}
-	return check_part(part, FALSE, error);
+	return TRUE;
+}
+
+gboolean hv_output_check(const char *path, gboolean force, GError **error)
+{
+	g_autofree char *part = g_strconcat(path, ".part", NULL);
+
+	return check_final(path, force, error) && check_part(part, FALSE, error);
 }
 
 /* Is NAME.part still the file we created (not removed or replaced)? */
@@ -107,11 +114,8 @@ HvOutput *hv_output_open(const char *path, gboolean force, GError **error)
 	out->part = g_strconcat(path, ".part", NULL);
 	out->force = force;
 	out->committed = TRUE; /* until the .part is ours, nothing to remove */
-	if (!force && lstat(path, &st) == 0) {
-		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_EXISTS,
-			    "%s already exists (use --force to overwrite)", path);
+	if (!check_final(path, force, error))
 		return NULL;
-	}
 	/* created exclusively: never an existing file, FIFO, link or symlink */
 	out->fd = open(out->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out->fd < 0 && errno == EEXIST) {
