@@ -15,20 +15,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hv-qemu-args.h"
 #include "hv-watch.h"
-#include "hvdump_desc.h"
 #include "hvdump-cli.h"
 
 static char *sanitize(const char *name)
