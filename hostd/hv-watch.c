@@ -7,7 +7,6 @@
  */
 #include "hv-watch.h"
 
-#include <errno.h>
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdarg.h>

@@ -298,24 +298,39 @@ def check_escapes(t, work):
         p.close()
 
 
+def start_dump(sock, out, *extra):
+    return subprocess.Popen([HVDUMP, "dump"] + list(extra) + ["--qmp", sock, out],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_command(log, text, timeout=20):
+    """Until the peer has received a command containing text."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and text not in json.dumps(peer_log(log)):
+        time.sleep(0.1)
+
+
+def interrupt(h, sig, timeout=20):
+    """Sends sig to a running hvdump; its stderr (killed if it hangs)."""
+    h.send_signal(sig)
+    try:
+        return h.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        h.kill()
+        return "still running %d s after %s\n" % (timeout, signal.Signals(sig).name) + \
+            h.communicate()[1]
+
+
 def check_dump_signals(t, work):
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         p = Standalone(work, "slow")
         name = signal.Signals(sig).name
         out = os.path.join(work, "sig-%s.vmcore" % name)
         try:
-            h = subprocess.Popen([HVDUMP, "dump", "--qmp", p.sock, out], stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            deadline = time.time() + 20
-            while time.time() < deadline and "info registers -a" not in json.dumps(peer_log(p.log)):
-                time.sleep(0.1)
-            h.send_signal(sig)
-            try:
-                _, err = h.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                h.kill()
-                _, err = h.communicate()
-                err = "still running 20 s after %s\n" % name + err
+            h = start_dump(p.sock, out)
+            wait_for_command(p.log, "info registers -a")
+            err = interrupt(h, sig)
             cmds = commands(p.log)
             # the peer started panicked: a VM we did not pause is not resumed either
             t.ok(h.returncode == 128 + sig and not os.path.exists(out) and
@@ -326,34 +341,19 @@ def check_dump_signals(t, work):
         finally:
             p.close()
     # a running VM paused by hvdump is resumed when the dump is interrupted
-    log = os.path.join(work, "slow-running.peer.log")
-    sock = os.path.join(work, "slow-running.sock")
-    proc = subprocess.Popen(peer_cmd("slow", log, "--listen", sock, "--panic-after", "3600"),
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    p = Standalone(work, "slow", "--panic-after", "3600")
     try:
-        deadline = time.time() + 20
-        while not os.path.exists(sock) and time.time() < deadline:
-            time.sleep(0.05)
         out = os.path.join(work, "sig-running.vmcore")
-        h = subprocess.Popen([HVDUMP, "dump", "--qmp", sock, out], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 20
-        while time.time() < deadline and "info registers -a" not in json.dumps(peer_log(log)):
-            time.sleep(0.1)
-        h.send_signal(signal.SIGINT)
-        try:
-            _, err = h.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            h.kill()
-            _, err = h.communicate()
-        cmds = commands(log)
+        h = start_dump(p.sock, out)
+        wait_for_command(p.log, "info registers -a")
+        err = interrupt(h, signal.SIGINT)
+        cmds = commands(p.log)
         t.ok(h.returncode == 130 and "stop" in cmds and cmds[-1] == "cont" and
              not os.path.exists(out + ".part"),
              "Ctrl-C mid-dump resumes the VM hvdump paused and removes FILE.part",
              "rc %s %r\n%s" % (h.returncode, cmds, err))
     finally:
-        proc.kill()
-        proc.wait()
+        p.close()
 
 
 def check_signal_edges(t, work):
@@ -363,17 +363,10 @@ def check_signal_edges(t, work):
     srv.bind(silent)
     srv.listen(1)
     try:
-        h = subprocess.Popen([HVDUMP, "dump", "--timeout", "60", "--qmp", silent,
-                              os.path.join(work, "greet.vmcore")], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        h = start_dump(silent, os.path.join(work, "greet.vmcore"), "--timeout", "60")
         time.sleep(1)
         t0 = time.time()
-        h.send_signal(signal.SIGINT)
-        try:
-            _, err = h.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            h.kill()
-            _, err = h.communicate()
+        err = interrupt(h, signal.SIGINT)
         t.ok(h.returncode == 130 and time.time() - t0 < 5 and "interrupted" in err and
              not os.path.exists(os.path.join(work, "greet.vmcore.part")),
              "Ctrl-C while waiting for QEMU's greeting ends the dump at once",
