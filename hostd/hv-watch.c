@@ -355,33 +355,40 @@ static void after_event(Watch *w, EventOutcome o)
 
 /* ---- the monitor -------------------------------------------------------- */
 
-static gboolean on_monitor(gint fd, GIOCondition cond, gpointer data)
+/* Handles every event already read or readable now. Commands leave events
+ * (and complete lines behind their answers) in the client's buffer, where
+ * the socket's readiness never shows them: whoever talks to the monitor
+ * drains afterwards. */
+static void drain_events(Watch *w)
 {
-	Watch *w = data;
-	HvQmp *qmp = hv_vm_get_qmp(w->vm);
-
-	(void)fd;
-	(void)cond;
-	/* every complete message already read, then what the socket has */
+	/* a capture may end watching (and release the monitor) on the way */
 	while (w->state == STATE_WATCHING) {
 		g_autoptr(GError) error = NULL;
-		json_object *ev = hv_qmp_next_event(qmp, 0, &error);
+		json_object *ev = hv_qmp_next_event(hv_vm_get_qmp(w->vm), 0, &error);
 		gboolean panicked;
 
 		if (ev == NULL) {
 			if (g_error_matches(error, HV_QMP_ERROR, HV_QMP_ERROR_TIMEOUT) ||
 			    g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-				return G_SOURCE_CONTINUE;
+				return;
 			/* the monitor went away: QEMU is exiting; its exit ends the run */
-			g_clear_pointer(&w->monitor_src, g_source_unref);
-			return G_SOURCE_REMOVE;
+			drop_source(&w->monitor_src);
+			return;
 		}
 		panicked = g_strcmp0(hv_json_get_string(ev, "event"), "GUEST_PANICKED") == 0;
 		json_object_put(ev);
 		if (panicked)
 			after_event(w, handle_event(w));
 	}
-	return G_SOURCE_CONTINUE; /* a stop or keep dropped this source already */
+}
+
+static gboolean on_monitor(gint fd, GIOCondition cond, gpointer data)
+{
+	(void)fd;
+	(void)cond;
+	drain_events(data);
+	/* a stop, a keep or a closed monitor dropped this source already */
+	return G_SOURCE_CONTINUE;
 }
 
 static void start_watching(Watch *w)
@@ -396,6 +403,7 @@ static void start_watching(Watch *w)
 	if (hv_vm_query_status(w->vm, &status, NULL, NULL) &&
 	    g_strcmp0(status, "guest-panicked") == 0)
 		after_event(w, handle_event(w));
+	drain_events(w);
 }
 
 static gboolean on_connect_poll(gpointer data)

@@ -73,6 +73,7 @@ def main():
         check_oops_flood(t, work)
         check_scan_descriptor_cannot_resume(t, work)
         check_stale_oops_number(t, work)
+        check_event_behind_an_answer(t, work)
         check_unwritable_out_dir(t, work)
         check_planted_part_at_start(t, work)
         check_failed_panic_capture_keeps_vm(t, work)
@@ -130,6 +131,16 @@ def check_scan_descriptor_cannot_resume(t, work):
          "cont" not in commands(log),
          "a descriptor found only by scan cannot turn a panic into 'oops, resume'",
          "rc %d %r %r\n%s" % (r.returncode, os.listdir(d), commands(log), r.stderr[-1500:]))
+
+
+def check_event_behind_an_answer(t, work):
+    d = os.path.join(work, "behind")
+    os.mkdir(d)
+    r, log = run_with_peer(d, "panic", "behind", hv_args=["--timeout", "20"],
+                           peer_args=["--panic-after", "30", "--panic-behind-status"])
+    t.ok(r.returncode == 3 and os.path.exists(os.path.join(d, "behind.vmcore")),
+         "a panic event read together with an answer (already buffered) is not missed",
+         "rc %d\n%s" % (r.returncode, r.stderr[-1500:]))
 
 
 def check_stale_oops_number(t, work):

@@ -215,6 +215,20 @@ class Peer:
         if cmd == "qmp_capabilities":
             return ok({})
         if cmd == "query-status":
+            if self.a.panic_behind_status and self.events_left > 0 and self.status == "running":
+                # the panic event arrives in the same write as the answer that
+                # still says "running": it waits in the client's buffer, and
+                # the socket never becomes readable for it
+                self.pending_panic_at = None
+                self.events_left -= 1
+                self.status = "guest-panicked"
+                self.record({"peer": "panic behind the status answer"})
+                ev = {"event": "GUEST_PANICKED", "data": {"action": "pause"},
+                      "timestamp": {"seconds": int(time.time()), "microseconds": 0}}
+                msg = {"return": {"status": "running", "running": True, "singlestep": False},
+                       "id": rid}
+                conn.sendall(json.dumps(msg).encode() + b"\r\n" + json.dumps(ev).encode() + b"\r\n")
+                return None
             return ok({"status": self.status, "running": self.status == "running",
                        "singlestep": False})
         if cmd == "stop":
@@ -308,6 +322,8 @@ def main():
     ap.add_argument("--panic-after", type=float, default=0.3,
                     help="seconds after start of the first event (-1: already panicked)")
     ap.add_argument("--interval", type=float, default=0.01, help="seconds between events")
+    ap.add_argument("--panic-behind-status", action="store_true",
+                    help="send the first event right behind the first query-status answer")
     ap.add_argument("--fill", type=int, default=0, help="MiB of random data in guest RAM")
     ap.add_argument("--lifetime", type=float, default=120, help="exit after this many seconds")
     args, qemu_args = ap.parse_known_args()
