@@ -89,6 +89,11 @@ static gboolean check_final(const char *path, gboolean force, GError **error)
 	return TRUE;
 }
 
+gboolean hv_output_remove_stale(const char *part, GError **error)
+{
+	return check_part(part, TRUE, error);
+}
+
 gboolean hv_output_check(const char *path, gboolean force, GError **error)
 {
 	g_autofree char *part = g_strconcat(path, ".part", NULL);
@@ -246,6 +251,16 @@ void hv_output_set_cancellable(HvOutput *out, GCancellable *cancellable)
 const char *hv_output_get_path(HvOutput *out)
 {
 	return out->path;
+}
+
+const char *hv_output_get_part_path(HvOutput *out)
+{
+	return out->part;
+}
+
+int hv_output_get_fd(HvOutput *out)
+{
+	return out->fd;
 }
 
 void hv_output_free(HvOutput *out)

@@ -19,6 +19,11 @@ typedef struct HvOutput HvOutput;
  * name before they start a VM. */
 gboolean hv_output_check(const char *path, gboolean force, GError **error);
 
+/* Removes part (a NAME.part path) when it is a stale dump of ours that no
+ * live hvdump holds (a writer killed on the way); TRUE when it is gone.
+ * Anything else there is left alone (HV_OUTPUT_ERROR_EXISTS). */
+gboolean hv_output_remove_stale(const char *part, GError **error);
+
 /* Fails with HV_OUTPUT_ERROR_EXISTS if path exists and !force. NAME.part is
  * created exclusively and held under flock while written; a leftover
  * NAME.part replaces only when it is our own unlocked regular file. */
@@ -33,6 +38,10 @@ gboolean hv_output_commit(HvOutput *out, GError **error);
 void hv_output_free(HvOutput *out);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvOutput, hv_output_free)
 const char *hv_output_get_path(HvOutput *out);
+/* For a writer that is not ours (QEMU's dump-guest-memory through a passed
+ * fd, libvirt's core dump): the NAME.part file and its descriptor. */
+const char *hv_output_get_part_path(HvOutput *out);
+int hv_output_get_fd(HvOutput *out);
 /* Writes and the commit fail with G_IO_ERROR_CANCELLED once cancellable is
  * cancelled (checked before each write of at most 16 MiB). */
 void hv_output_set_cancellable(HvOutput *out, GCancellable *cancellable);

@@ -17,7 +17,9 @@
 	"-machine memory-backend=mem0 (or memory-backend-file,...,share=on)"
 
 struct HvVm {
-	HvQmp *qmp;
+	HvQmp *qmp;                /* a QMP socket of ours, or */
+	const HvMonitorOps *ops;   /* another monitor */
+	gpointer mon;
 	int timeout_ms;
 	pid_t pid;
 };
@@ -30,6 +32,52 @@ HvVm *hv_vm_new(HvQmp *qmp, int timeout_ms)
 	vm->timeout_ms = timeout_ms;
 	vm->pid = hv_qmp_get_peer_pid(qmp);
 	return vm;
+}
+
+HvVm *hv_vm_new_monitor(const HvMonitorOps *ops, gpointer mon, pid_t pid, int timeout_ms)
+{
+	HvVm *vm = g_new0(HvVm, 1);
+
+	vm->ops = ops;
+	vm->mon = mon;
+	vm->pid = pid;
+	vm->timeout_ms = timeout_ms;
+	return vm;
+}
+
+static json_object *vm_execute(HvVm *vm, const char *command, json_object *args, GError **error)
+{
+	if (vm->qmp != NULL)
+		return hv_qmp_execute(vm->qmp, command, args, vm->timeout_ms, error);
+	return vm->ops->execute(vm->mon, command, args, vm->timeout_ms, error);
+}
+
+json_object *hv_vm_execute(HvVm *vm, const char *command, json_object *args, GError **error)
+{
+	return vm_execute(vm, command, args, error);
+}
+
+static char *vm_hmp(HvVm *vm, const char *command_line, GError **error)
+{
+	json_object *args, *ret;
+	char *out;
+
+	if (vm->qmp != NULL)
+		return hv_qmp_hmp(vm->qmp, command_line, vm->timeout_ms, error);
+	args = json_object_new_object();
+	json_object_object_add(args, "command-line", json_object_new_string(command_line));
+	ret = vm_execute(vm, "human-monitor-command", args, error);
+	if (ret == NULL)
+		return NULL;
+	if (!json_object_is_type(ret, json_type_string)) {
+		json_object_put(ret);
+		g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+			    "human-monitor-command '%s' returned no text", command_line);
+		return NULL;
+	}
+	out = g_strdup(json_object_get_string(ret));
+	json_object_put(ret);
+	return out;
 }
 
 HvVm *hv_vm_connect(const char *qmp_path, int timeout_ms, GCancellable *cancellable,
@@ -45,6 +93,8 @@ void hv_vm_free(HvVm *vm)
 	if (vm == NULL)
 		return;
 	hv_qmp_free(vm->qmp);
+	if (vm->ops != NULL)
+		vm->ops->free(vm->mon);
 	g_free(vm);
 }
 
@@ -58,6 +108,11 @@ pid_t hv_vm_get_pid(HvVm *vm)
 	return vm->pid;
 }
 
+void hv_vm_set_timeout(HvVm *vm, int timeout_ms)
+{
+	vm->timeout_ms = timeout_ms;
+}
+
 void hv_vm_set_pid(HvVm *vm, pid_t pid)
 {
 	vm->pid = pid;
@@ -65,14 +120,17 @@ void hv_vm_set_pid(HvVm *vm, pid_t pid)
 
 void hv_vm_set_cancellable(HvVm *vm, GCancellable *cancellable)
 {
-	hv_qmp_set_cancellable(vm->qmp, cancellable);
+	if (vm->qmp != NULL)
+		hv_qmp_set_cancellable(vm->qmp, cancellable);
+	else if (vm->ops->set_cancellable != NULL)
+		vm->ops->set_cancellable(vm->mon, cancellable);
 }
 
 /* ---- run state ---------------------------------------------------------- */
 
 gboolean hv_vm_query_status(HvVm *vm, char **status_ret, gboolean *running_ret, GError **error)
 {
-	json_object *st = hv_qmp_execute(vm->qmp, "query-status", NULL, vm->timeout_ms, error);
+	json_object *st = vm_execute(vm, "query-status", NULL, error);
 	gboolean running = FALSE;
 
 	if (st == NULL)
@@ -88,7 +146,7 @@ gboolean hv_vm_query_status(HvVm *vm, char **status_ret, gboolean *running_ret, 
 
 static gboolean simple_command(HvVm *vm, const char *cmd, GError **error)
 {
-	json_object *r = hv_qmp_execute(vm->qmp, cmd, NULL, vm->timeout_ms, error);
+	json_object *r = vm_execute(vm, cmd, NULL, error);
 
 	if (r == NULL)
 		return FALSE;
@@ -119,6 +177,97 @@ gboolean hv_vm_quit(HvVm *vm, GError **error)
 	return simple_command(vm, "quit", error);
 }
 
+#define RESET_WAIT_MS 5000
+#define RESET_POLL_MS 20
+
+gboolean hv_vm_reset(HvVm *vm, GError **error)
+{
+	gint64 deadline = g_get_monotonic_time() + RESET_WAIT_MS * 1000;
+	gboolean running = FALSE;
+
+	if (!simple_command(vm, "system_reset", error))
+		return FALSE;
+	/* QEMU resets in its main loop, after answering; until then a
+	 * guest-panicked VM refuses "cont" */
+	for (;;) {
+		g_autofree char *status = NULL;
+
+		if (!hv_vm_query_status(vm, &status, &running, error))
+			return FALSE;
+		if (running)
+			return TRUE;
+		if (g_strcmp0(status, "guest-panicked") != 0 && g_strcmp0(status, "internal-error") != 0)
+			break;
+		if (g_get_monotonic_time() > deadline) {
+			g_set_error(error, HV_ERROR, HV_ERROR_FAILED,
+				    "the VM is still %s %d s after system_reset", status,
+				    RESET_WAIT_MS / 1000);
+			return FALSE;
+		}
+		g_usleep(RESET_POLL_MS * 1000);
+	}
+	/* a reset VM that was paused (guest-panicked, our stop) stays paused */
+	return simple_command(vm, "cont", error);
+}
+
+#define DUMP_POLL_MS 200
+
+gboolean hv_vm_dump_guest_memory(HvVm *vm, int fd, const char *path, int timeout_s,
+				 GError **error)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+	json_object *args, *r;
+
+	if (vm->qmp == NULL) {
+		if (vm->ops->dump_guest_memory == NULL) {
+			g_set_error(error, HV_ERROR, HV_ERROR_FAILED,
+				    "this monitor cannot run QEMU's dump-guest-memory");
+			return FALSE;
+		}
+		return vm->ops->dump_guest_memory(vm->mon, fd, path, error);
+	}
+	/* QEMU may run as another user: it gets our open NAME.part, not a path */
+	args = json_object_new_object();
+	json_object_object_add(args, "fdname", json_object_new_string("hvdump-dump"));
+	r = hv_qmp_execute_with_fd(vm->qmp, "getfd", args, fd, vm->timeout_ms, error);
+	if (r == NULL)
+		return FALSE;
+	json_object_put(r);
+	args = json_object_new_object();
+	json_object_object_add(args, "paging", json_object_new_boolean(FALSE));
+	json_object_object_add(args, "protocol", json_object_new_string("fd:hvdump-dump"));
+	json_object_object_add(args, "detach", json_object_new_boolean(TRUE));
+	r = vm_execute(vm, "dump-guest-memory", args, error);
+	if (r == NULL)
+		return FALSE;
+	json_object_put(r);
+	for (;;) {
+		const char *status;
+		g_autofree char *st = NULL;
+
+		r = vm_execute(vm, "query-dump", NULL, error);
+		if (r == NULL)
+			return FALSE;
+		status = hv_json_get_string(r, "status");
+		st = g_strdup(status != NULL ? status : "?");
+		json_object_put(r);
+		if (strcmp(st, "completed") == 0)
+			return TRUE;
+		if (strcmp(st, "active") != 0) {
+			g_autofree char *p = hv_printable_dup(st);
+
+			g_set_error(error, HV_ERROR, HV_ERROR_IO, "QEMU's dump-guest-memory ended '%s'", p);
+			return FALSE;
+		}
+		if (g_get_monotonic_time() > deadline) {
+			g_set_error(error, HV_ERROR, HV_ERROR_IO,
+				    "QEMU's dump-guest-memory did not finish within %d s", timeout_s);
+			return FALSE;
+		}
+		g_usleep(DUMP_POLL_MS * 1000);
+	}
+}
+
 /* ---- machine state ------------------------------------------------------ */
 
 void hv_machine_state_clear(HvMachineState *st)
@@ -131,7 +280,7 @@ void hv_machine_state_clear(HvMachineState *st)
 
 static char *hmp_text(HvVm *vm, const char *cmd, GError **error)
 {
-	char *t = hv_qmp_hmp(vm->qmp, cmd, vm->timeout_ms, error);
+	char *t = vm_hmp(vm, cmd, error);
 
 	if (t == NULL)
 		g_prefix_error(error, "reading machine state (%s): ", cmd);
@@ -158,7 +307,7 @@ static void memdev_clear(gpointer p)
 static GArray *query_memdevs(HvVm *vm, GError **error)
 {
 	g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(Memdev));
-	json_object *ret = hv_qmp_execute(vm->qmp, "query-memdev", NULL, vm->timeout_ms, error);
+	json_object *ret = vm_execute(vm, "query-memdev", NULL, error);
 	gsize i, n;
 
 	g_array_set_clear_func(out, memdev_clear);
@@ -187,7 +336,7 @@ static GArray *query_memdevs(HvVm *vm, GError **error)
 		args = json_object_new_object();
 		json_object_object_add(args, "path", json_object_new_string(path));
 		json_object_object_add(args, "property", json_object_new_string("mem-path"));
-		pr = hv_qmp_execute(vm->qmp, "qom-get", args, vm->timeout_ms, NULL);
+		pr = vm_execute(vm, "qom-get", args, NULL);
 		if (pr != NULL) {
 			if (json_object_is_type(pr, json_type_string))
 				m.mem_path = g_strdup(json_object_get_string(pr));
@@ -256,7 +405,7 @@ static GArray *candidate_fds(pid_t pid, const Memdev *m, GError **error)
 static gboolean qemu_xp(HvVm *vm, guint64 gpa, guint64 out[2], GError **error)
 {
 	g_autofree char *cmd = g_strdup_printf("xp /2gx 0x%" PRIx64, gpa);
-	g_autofree char *text = hv_qmp_hmp(vm->qmp, cmd, vm->timeout_ms, error);
+	g_autofree char *text = vm_hmp(vm, cmd, error);
 	const char *colon;
 	guint n = 0;
 	g_auto(GStrv) tok = NULL;

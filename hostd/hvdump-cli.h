@@ -21,6 +21,10 @@ enum {
 
 int hv_cmd_dump(int argc, char **argv);
 int hv_cmd_run(int argc, char **argv);
+int hv_cmd_list(int argc, char **argv);
+int hv_cmd_status(int argc, char **argv);
+/* `hvdump dump --daemon VM FILE`: the running hvdumpd dumps VM to FILE. */
+int hv_dump_via_daemon(const char *control, const char *vm, const char *file);
 
 /* "hvdump: <message>" on stderr, one line. */
 void hv_cli_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);

@@ -17,7 +17,11 @@ static const char usage[] =
 	"\n"
 	"Commands:\n"
 	"  dump --qmp SOCKET FILE      dump a running, paused or panicked VM to FILE\n"
+	"  dump [-c URI] DOMAIN FILE   the same for a libvirt domain (name, id or UUID)\n"
+	"  list [-c URI]               libvirt's domains and whether hvdump can dump them\n"
 	"  run [--out DIR] -- QEMU...  run QEMU; on guest panic write DIR/NAME.vmcore\n"
+	"  dump --daemon VM FILE       ask the running hvdumpd to dump VM to FILE\n"
+	"  status                      the VMs hvdumpd watches, their states and last dumps\n"
 	"\n"
 	"Run 'hvdump COMMAND --help' for a command's options; see hvdump(1).\n";
 
@@ -41,6 +45,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "dump") == 0)
 		return hv_cmd_dump(argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return hv_cmd_list(argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0)
+		return hv_cmd_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return hv_cmd_run(argc - 1, argv + 1);
 	hv_cli_error("unknown command '%s' (try --help)", argv[1]);

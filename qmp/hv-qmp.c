@@ -240,10 +240,34 @@ static void queue_event(HvQmp *qmp, json_object *obj)
 		json_object_put(g_queue_pop_head(&qmp->events));
 }
 
-static gboolean send_all(HvQmp *qmp, const char *data, gsize len, GError **error)
+/* Sends data; pass_fd >= 0 travels with the first bytes (SCM_RIGHTS). */
+static gboolean send_all(HvQmp *qmp, const char *data, gsize len, int pass_fd, GError **error)
 {
 	while (len > 0) {
-		ssize_t n = send(qmp->fd, data, len, MSG_NOSIGNAL);
+		ssize_t n;
+
+		if (pass_fd >= 0) {
+			union {
+				char buf[CMSG_SPACE(sizeof(int))];
+				struct cmsghdr align;
+			} u;
+			struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+					     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+			struct cmsghdr *cm;
+
+			memset(&u, 0, sizeof(u));
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+			n = sendmsg(qmp->fd, &mh, MSG_NOSIGNAL);
+			if (n > 0)
+				pass_fd = -1;
+		} else {
+			n = send(qmp->fd, data, len, MSG_NOSIGNAL);
+		}
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -265,7 +289,7 @@ static gboolean send_all(HvQmp *qmp, const char *data, gsize len, GError **error
 }
 
 static json_object *execute_raw(HvQmp *qmp, const char *command, json_object *args,
-				int timeout_ms, GError **error)
+				int pass_fd, int timeout_ms, GError **error)
 {
 	g_autofree char *id = g_strdup_printf("hvdump-%" G_GUINT64_FORMAT, qmp->next_id++);
 	json_object *req = json_object_new_object();
@@ -284,7 +308,7 @@ static json_object *execute_raw(HvQmp *qmp, const char *command, json_object *ar
 	text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	line = g_strconcat(text, "\r\n", NULL);
 	json_object_put(req);
-	if (!send_all(qmp, line, strlen(line), error))
+	if (!send_all(qmp, line, strlen(line), pass_fd, error))
 		return NULL;
 
 	for (;;) {
@@ -332,7 +356,13 @@ static json_object *execute_raw(HvQmp *qmp, const char *command, json_object *ar
 json_object *hv_qmp_execute(HvQmp *qmp, const char *command, json_object *args,
 			    int timeout_ms, GError **error)
 {
-	return execute_raw(qmp, command, args, timeout_ms, error);
+	return execute_raw(qmp, command, args, -1, timeout_ms, error);
+}
+
+json_object *hv_qmp_execute_with_fd(HvQmp *qmp, const char *command, json_object *args,
+				    int fd, int timeout_ms, GError **error)
+{
+	return execute_raw(qmp, command, args, fd, timeout_ms, error);
 }
 
 char *hv_qmp_hmp(HvQmp *qmp, const char *command_line, int timeout_ms, GError **error)
@@ -524,7 +554,7 @@ static HvQmp *qmp_new(int fd, int timeout_ms, GCancellable *cancellable, GError 
 
 	if (!read_greeting(qmp, timeout_ms, error))
 		return NULL;
-	ret = execute_raw(qmp, "qmp_capabilities", NULL, timeout_ms, error);
+	ret = execute_raw(qmp, "qmp_capabilities", NULL, -1, timeout_ms, error);
 	if (ret == NULL) {
 		g_prefix_error(error, "QMP negotiation: ");
 		return NULL;

@@ -51,6 +51,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvQmp, hv_qmp_free)
  * meanwhile are queued. */
 json_object *hv_qmp_execute(HvQmp *qmp, const char *command, json_object *args,
 			    int timeout_ms, GError **error);
+/* The same, passing fd along (SCM_RIGHTS), as `getfd` and `add-fd` want. */
+json_object *hv_qmp_execute_with_fd(HvQmp *qmp, const char *command, json_object *args,
+				    int fd, int timeout_ms, GError **error);
 /* human-monitor-command passthrough; returns HMP's text output. */
 char *hv_qmp_hmp(HvQmp *qmp, const char *command_line, int timeout_ms, GError **error);
 

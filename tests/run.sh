@@ -25,6 +25,11 @@ if [ ! -f build-fuzz/build.ninja ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Dwerror=true >&2 || stop "fuzz build: meson setup build-fuzz failed"
 fi
 meson compile -C build-fuzz >&2 || stop "fuzz build failed (meson compile -C build-fuzz)"
+# the concurrency test again under ThreadSanitizer (only that target is built)
+if [ ! -f build-tsan/build.ninja ]; then
+	meson setup build-tsan -Db_sanitize=thread -Dwerror=true >&2 || stop "tsan build: meson setup build-tsan failed"
+fi
+meson compile -C build-tsan tests/test-concurrency >&2 || stop "tsan build failed (meson compile -C build-tsan tests/test-concurrency)"
 
 export HVDUMP_BIN=$root/build/hostd/hvdump
 # The runner prints the summary line last; should it die before that, say so

@@ -112,18 +112,23 @@ class Guest:
     """A QEMU started by the test itself (not by hvdump run)."""
 
     def __init__(self, action="tick", mem="512M", smp=2, machine="pc", memfd=True, kernel=True,
-                 extra_append="", backend_file=None):
+                 extra_append="", backend_file=None, qmp_path=None, name=None, extra_args=(),
+                 no_reboot=True):
         self.dir = tempfile.mkdtemp(prefix="hvdump-e2e-")
         # QEMU serves one client per QMP socket: one for the test, one for hvdump
         self.test_sock = os.path.join(self.dir, "test.sock")
-        self.sock = os.path.join(self.dir, "qmp.sock")
+        self.sock = qmp_path or os.path.join(self.dir, "qmp.sock")
         self.log = os.path.join(self.dir, "console.log")
         args = ["timeout", "-s", "KILL", str(GUEST_TIMEOUT), QEMU, "-accel", ACCEL,
                 "-machine", machine, "-m", mem, "-smp", str(smp), "-display", "none",
-                "-no-reboot", "-serial", "file:" + self.log,
+                "-serial", "file:" + self.log,
                 "-qmp", "unix:%s,server=on,wait=off" % self.test_sock,
                 "-qmp", "unix:%s,server=on,wait=off" % self.sock, "-device", "pvpanic",
-                "-device", "vmcoreinfo", "-action", "panic=pause"]
+                "-device", "vmcoreinfo", "-action", "panic=pause"] + list(extra_args)
+        if no_reboot:  # also turns QMP's system_reset into an exit
+            args.append("-no-reboot")
+        if name:
+            args += ["-name", name]
         if backend_file:
             args += ["-object", "memory-backend-file,id=mem0,size=%s,share=on,mem-path=%s"
                      % (mem, backend_file), "-machine", "memory-backend=mem0"]

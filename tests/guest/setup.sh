@@ -114,7 +114,9 @@ ok
 # ---- 2. Debian packages
 packages=(
 	build-essential meson ninja-build pkg-config clang
-	libjson-c-dev libglib2.0-dev libelf-dev zlib1g-dev
+	libjson-c-dev libglib2.0-dev libelf-dev zlib1g-dev libvirt-dev libsystemd-dev
+	# hvdumpd's libvirt tests start a real libvirtd (no systemd needed)
+	libvirt-daemon-system libvirt-clients
 	qemu-system-x86 qemu-utils
 	crash python3-drgn makedumpfile
 	busybox-static cpio kmod

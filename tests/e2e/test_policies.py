@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""hvdumpd's policies on real files, driven by scripted QEMU stand-ins
+(tests/peer/qmp_peer.py: a QMP server with a memfd guest that panics again
+each time it is resumed): retention per VM, the directory's byte budget,
+free-space degradation on a small tmpfs, the crash-loop rate limit, config
+errors with FILE:LINE, unknown keys, and SIGHUP reload."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import hvtest
+from hvdaemon import HVDUMPD, Daemon, dumps, parts, wait_until
+
+t = hvtest.Tap()
+PEER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peer",
+                    "qmp_peer.py")
+
+
+class Peer:
+    def __init__(self, sock, events, fill=4, interval=0.3):
+        self.log = sock + ".log"
+        self.proc = subprocess.Popen([sys.executable, PEER, "--listen", sock, "--scenario", "panic",
+                                      "--events", str(events), "--interval", str(interval),
+                                      "--panic-after", "0.5", "--fill", str(fill),
+                                      "--lifetime", "150", "--log", self.log],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def commands(self, name):
+        try:
+            return sum(1 for line in open(self.log) if json.loads(line).get("cmd") == name)
+        except FileNotFoundError:
+            return 0
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def scenario(name, policy, events, fill=4, mount=None):
+    """A daemon with one policy and one peer that panics `events` times."""
+    work = tempfile.mkdtemp(prefix="hvdumpd-pol-")
+    sockdir = os.path.join(work, "qmp")
+    out = os.path.join(work, "dumps")
+    os.makedirs(sockdir)
+    os.makedirs(out)
+    if mount:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + mount, "tmpfs", out], check=True)
+    d = Daemon("socket-dir=%s\n\n[policy p]\nmatch=*\noutput-dir=%s\npost-action=resume\n%s\n"
+               % (sockdir, out, policy)).start()
+    p = Peer(os.path.join(sockdir, name + ".sock"), events, fill)
+    return work, out, d, p
+
+
+def finish(work, d, p, mounted=False):
+    p.close()
+    d.close()
+    if mounted:
+        subprocess.run(["umount", os.path.join(work, "dumps")])
+    subprocess.run(["rm", "-rf", work])
+
+
+def settle(p, resumes, timeout=90):
+    return wait_until(lambda: p.commands("cont") >= resumes, timeout)
+
+
+def retention():
+    work, out, d, p = scenario("keeper", "keep=2", 5)
+    try:
+        settle(p, 5)
+        time.sleep(1)
+        t.ok(len(dumps(out)) == 2 and d.log().count("dump written") == 5,
+             "keep=2: five panics, five dumps written, the two newest kept", (os.listdir(out), d.log()))
+        t.ok(d.log().count("(keep 2 per VM)") == 3, "each removal is logged", d.log())
+        t.ok(all(os.path.exists(os.path.join(out, f + ".json")) for f in dumps(out)) and
+             len([f for f in os.listdir(out) if f.endswith(".json")]) == 2,
+             "reports go with their dumps", os.listdir(out))
+    finally:
+        finish(work, d, p)
+
+
+def budget():
+    work, out, d, p = scenario("budget", "max-bytes=10M", 4, fill=4)
+    try:
+        settle(p, 4)
+        time.sleep(1)
+        used = sum(os.stat(os.path.join(out, f)).st_blocks * 512 for f in dumps(out))
+        t.ok(0 < used <= 10 << 20 and len(dumps(out)) >= 1 and "directory budget" in d.log(),
+             "max-bytes=10M: old dumps removed to stay within the budget (%d KiB kept)" % (used >> 10),
+             (os.listdir(out), d.log()))
+        newest = sorted(dumps(out))[-1] if dumps(out) else None
+        t.ok(newest is not None and d.log().rstrip().count(newest) >= 1,
+             "the newest dump is never the one removed", d.log())
+    finally:
+        finish(work, d, p)
+
+
+def low_space():
+    work, out, d, p = scenario("tight", "min-free=12M\non-low-space=degrade", 2, fill=4,
+                               mount="16m")
+    try:
+        settle(p, 2)
+        time.sleep(1)
+        t.ok(not dumps(out) and not parts(out) and d.log().count("dump skipped") >= 2 and
+             "min-free is 12 MiB" in d.log() and "no smaller dump to degrade to" in d.log(),
+             "16 MiB tmpfs, min-free=12M: skipped with the reason (no smaller format yet)", d.log())
+        t.ok(p.commands("cont") >= 2, "... and the post-action still runs (resume)")
+        st = d.vm("tight")
+        t.ok(st is not None and st["skipped_low_space"] == 2, "status counts the skips", st)
+    finally:
+        finish(work, d, p, mounted=True)
+
+
+def rate_limit():
+    work, out, d, p = scenario("looper", "max-dumps-per-hour=2", 5)
+    try:
+        settle(p, 5)
+        time.sleep(1)
+        st = d.vm("looper")
+        t.ok(len(dumps(out)) == 2 and d.log().count("max-dumps-per-hour") == 3,
+             "max-dumps-per-hour=2: a crash loop of 5 panics gives 2 dumps", (os.listdir(out), d.log()))
+        t.ok(p.commands("cont") == 5 and st is not None and st["skipped_rate_limit"] == 3,
+             "beyond the limit the post-action alone runs, and is counted", st)
+        # the limit survives a daemon restart (a crash loop goes on meanwhile)
+        d.kill9()
+        p.close()
+        for f in ("looper.sock", "looper.sock.log"):
+            try:
+                os.unlink(os.path.join(work, "qmp", f))
+            except FileNotFoundError:
+                pass
+        p2 = Peer(os.path.join(work, "qmp", "looper.sock"), 1)
+        d.start()
+        settle(p2, 1)
+        time.sleep(1)
+        t.ok(len(dumps(out)) == 2 and d.log().count("max-dumps-per-hour") == 4,
+             "after a restart the same VM is still rate-limited", d.log())
+        p2.close()
+    finally:
+        finish(work, d, p)
+
+
+def config_errors():
+    work = tempfile.mkdtemp(prefix="hvdumpd-conf-")
+    try:
+        conf = os.path.join(work, "bad.conf")
+        with open(conf, "w") as f:
+            f.write("[daemon]\nworkers=2\n\n[policy a]\npost-action=explode\n")
+        r = subprocess.run([HVDUMPD, "--config", conf], capture_output=True, text=True, timeout=30)
+        t.ok(r.returncode == 2 and (conf + ":5:") in r.stderr and len(r.stderr.splitlines()) == 1,
+             "a bad value: exit 2, one line naming FILE:LINE", r.stderr)
+        with open(conf, "w") as f:
+            f.write("[daemon]\nworkers=2\nthis is not a key\n")
+        r = subprocess.run([HVDUMPD, "--config", conf], capture_output=True, text=True, timeout=30)
+        t.ok(r.returncode == 2 and (conf + ":3:") in r.stderr, "a syntax error: exit 2, FILE:LINE",
+             r.stderr)
+        with open(conf, "w") as f:
+            f.write("[daemon]\nworkers=2\nfrobnicate=1\n")
+        r = subprocess.run([HVDUMPD, "--config", conf, "--check"], capture_output=True, text=True,
+                           timeout=30)
+        t.ok(r.returncode == 0 and (conf + ":3:") in r.stderr and "unknown key" in r.stderr,
+             "an unknown key is warned about with FILE:LINE, not fatal", r.stderr)
+        r = subprocess.run([HVDUMPD, "--config", os.path.join(work, "missing.conf")],
+                           capture_output=True, text=True, timeout=30)
+        t.ok(r.returncode == 2 and "missing.conf" in r.stderr, "a missing config: exit 2", r.stderr)
+    finally:
+        subprocess.run(["rm", "-rf", work])
+
+
+def reload():
+    work, out, d, p = scenario("reloaded", "keep=3", 4, fill=1)
+    try:
+        settle(p, 1)
+        with open(d.conf) as f:
+            good = f.read()
+        with open(d.conf, "a") as f:
+            f.write("[broken\n")
+        d.proc.send_signal(signal.SIGHUP)
+        t.ok(d.wait_log("reload refused", 20), "SIGHUP with a broken config: refused, old one stays",
+             d.log())
+        with open(d.conf, "w") as f:
+            f.write(good.replace("keep=3", "keep=1"))
+        d.proc.send_signal(signal.SIGHUP)
+        t.ok(d.wait_log("configuration reloaded", 20), "SIGHUP reloads", d.log())
+        settle(p, 4)
+        time.sleep(1)
+        t.ok(len(dumps(out)) == 1 and d.proc.poll() is None,
+             "the reloaded policy (keep=1) applies to the next dumps", (os.listdir(out), d.log()))
+    finally:
+        finish(work, d, p)
+
+
+for fn in (config_errors, retention, budget, low_space, rate_limit, reload):
+    try:
+        fn()
+    except Exception:
+        import traceback
+        t.ok(False, fn.__name__ + " raised", traceback.format_exc())
+sys.exit(t.done())
