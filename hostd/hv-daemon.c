@@ -1227,6 +1227,7 @@ static void on_control(HvControlRequest *req, json_object *msg, gpointer data)
 		const char *id = hv_json_get_string(msg, "vm");
 		const char *file = hv_json_get_string(msg, "file");
 		Vm *v = id != NULL ? find_vm(d, id) : NULL;
+		g_autoptr(GError) error = NULL;
 
 		if (id == NULL || file == NULL || !g_path_is_absolute(file))
 			hv_control_reply(req, answer_error("dump needs \"vm\" and an absolute \"file\""));
@@ -1235,6 +1236,9 @@ static void on_control(HvControlRequest *req, json_object *msg, gpointer data)
 		else if (v->job != NULL || v->vm == NULL)
 			hv_control_reply(req, answer_error("VM '%s' is %s; try again later", v->name,
 							   state_names[v->state]));
+		else if (!hv_output_check(file, FALSE, &error))
+			/* refused before the VM is paused */
+			hv_control_reply(req, answer_error("%s", error->message));
 		else
 			vm_start_job(v, JOB_ON_DEMAND, file, req);
 	} else {

@@ -21,9 +21,9 @@ PEER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 
 
 class Peer:
-    def __init__(self, sock, events, fill=4, interval=0.3):
+    def __init__(self, sock, events, fill=4, interval=0.3, scenario="panic"):
         self.log = sock + ".log"
-        self.proc = subprocess.Popen([sys.executable, PEER, "--listen", sock, "--scenario", "panic",
+        self.proc = subprocess.Popen([sys.executable, PEER, "--listen", sock, "--scenario", scenario,
                                       "--events", str(events), "--interval", str(interval),
                                       "--panic-after", "0.5", "--fill", str(fill),
                                       "--lifetime", "150", "--log", self.log],
@@ -41,7 +41,7 @@ class Peer:
         self.proc.wait()
 
 
-def scenario(name, policy, events, fill=4, mount=None):
+def scenario(name, policy, events, fill=4, mount=None, kind="panic"):
     """A daemon with one policy and one peer that panics `events` times."""
     work = tempfile.mkdtemp(prefix="hvdumpd-pol-")
     sockdir = os.path.join(work, "qmp")
@@ -52,7 +52,7 @@ def scenario(name, policy, events, fill=4, mount=None):
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + mount, "tmpfs", out], check=True)
     d = Daemon("socket-dir=%s\n\n[policy p]\nmatch=*\noutput-dir=%s\npost-action=resume\n%s\n"
                % (sockdir, out, policy)).start()
-    p = Peer(os.path.join(sockdir, name + ".sock"), events, fill)
+    p = Peer(os.path.join(sockdir, name + ".sock"), events, fill, scenario=kind)
     return work, out, d, p
 
 
@@ -194,7 +194,53 @@ def reload():
         finish(work, d, p)
 
 
-for fn in (config_errors, retention, budget, low_space, rate_limit, reload):
+def oops():
+    # the guest module asks for a dump of each oops and goes on: dumped
+    # (named by the event), resumed; a second oops within 10 s is not dumped
+    work, out, d, p = scenario("ooper", "post-action=poweroff", 2, kind="oops")
+    try:
+        settle(p, 2)
+        time.sleep(1)
+        names = dumps(out)
+        t.ok(len(names) == 1 and "-oops" in names[0] and
+             json.load(open(os.path.join(out, names[0]) + ".json")).get("event") == "oops",
+             "an oops the guest asks to have dumped: one dump, named and reported as oops",
+             (names, d.log()))
+        t.ok(p.commands("cont") == 2 and p.commands("quit") == 0 and
+             "less than 10 s ago" in d.log(),
+             "both oopses resumed (not the panic policy's poweroff); the second not dumped",
+             d.log())
+    finally:
+        finish(work, d, p)
+
+
+def on_demand():
+    # hvdump dump --daemon: the running daemon pauses, dumps and resumes a VM
+    work, out, d, p = scenario("idler", "", 0, kind="idle")
+    try:
+        wait_until(lambda: d.vm("idler") and d.vm("idler")["state"] == "running", 30)
+        target = os.path.join(work, "ondemand.vmcore")
+        r = subprocess.run([hvtest.HVDUMP, "dump", "--daemon", "idler", "--control", d.control,
+                            target], capture_output=True, text=True, timeout=120)
+        t.ok(r.returncode == 0 and os.path.exists(target) and
+             hvtest.elf_loads(target) and not os.path.exists(target + ".part"),
+             "hvdump dump --daemon VM FILE: the daemon writes FILE", r.stderr + d.log())
+        t.ok(p.commands("stop") == 1 and p.commands("cont") == 1 and
+             d.vm("idler")["state"] == "running", "... pausing the VM for it and resuming it",
+             d.log())
+        r = subprocess.run([hvtest.HVDUMP, "dump", "--daemon", "nosuchvm", "--control", d.control,
+                            target + "2"], capture_output=True, text=True, timeout=60)
+        t.ok(r.returncode == 1 and "no VM 'nosuchvm'" in r.stderr and len(r.stderr.splitlines()) == 1,
+             "an unknown VM: one line, exit 1", r.stderr)
+        r = subprocess.run([hvtest.HVDUMP, "dump", "--daemon", "idler", "--control", d.control,
+                            target], capture_output=True, text=True, timeout=60)
+        t.ok(r.returncode == 1 and "exists" in r.stderr and p.commands("stop") == 1,
+             "an existing FILE is refused before the VM is paused", r.stderr)
+    finally:
+        finish(work, d, p)
+
+
+for fn in (config_errors, retention, budget, low_space, rate_limit, reload, oops, on_demand):
     try:
         fn()
     except Exception:
