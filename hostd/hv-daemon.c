@@ -23,6 +23,7 @@
 
 #include "hv-capture.h"
 #include "hv-control.h"
+#include "hv-daemon-job.h"
 #include "hv-dumpdir.h"
 #include "hv-error.h"
 #include "hv-hook.h"
@@ -34,9 +35,6 @@
 #define CONNECT_TIMEOUT_MS 5000
 #define CONNECT_RETRY_S 2
 #define MAX_VMS 4096
-#define OOPS_MIN_INTERVAL_S 10
-#define DUMP_FALLBACK_TIMEOUT_S (6 * 3600)
-#define MAX_NAME_SUFFIX 1000
 
 typedef enum {
 	VM_CONNECTING,
@@ -61,8 +59,6 @@ typedef enum {
 
 static const char *const source_names[] = { "socket-dir", "socket", "libvirt" };
 
-typedef struct Job Job;
-
 typedef struct {
 	HvDaemon *d;
 	char *key;            /* the socket path, or "libvirt:UUID": unique */
@@ -75,7 +71,7 @@ typedef struct {
 	pid_t pid;
 	guint64 starttime;    /* /proc/PID/stat: tells a restarted QEMU from the old one */
 	VmState state;
-	Job *job;
+	HvJob *job;
 	gboolean removed;     /* its source went away: freed once the job is back */
 	gboolean failed_keep; /* kept paused because its capture failed */
 	guint dumps, failures, skipped_rate, skipped_space, oops;
@@ -84,51 +80,8 @@ typedef struct {
 	gint64 last_time;
 } Vm;
 
-typedef enum {
-	JOB_PANIC,
-	JOB_ON_DEMAND,
-} JobKind;
-
-typedef enum {
-	RESULT_DUMPED,
-	RESULT_FALLBACK,     /* dumped by QEMU's dump-guest-memory */
-	RESULT_SKIPPED_RATE,
-	RESULT_SKIPPED_SPACE,
-	RESULT_FAILED,
-	RESULT_CANCELLED,
-	RESULT_STALE,        /* the panic event of a VM already running again */
-} JobResult;
-
-static const char *const result_names[] = {
-	"dumped", "dumped-fallback", "skipped-rate-limit", "skipped-low-space", "failed", "cancelled",
-	"stale",
-};
-
-struct Job {
-	Vm *v;
-	HvVm *vm;                 /* lent by v */
-	JobKind kind;
-	const HvPolicy *policy;   /* its config outlives the job */
-	guint progress_interval_s;
-	guint recent_dumps;       /* the VM's dumps in the last hour */
-	gint64 last_dump_time;    /* epoch seconds of its last, 0: none */
-	char *requested_path;     /* on-demand: the client's file */
-	HvControlRequest *req;
-	GCancellable *cancel;
-	/* results, filled by the worker */
-	JobResult result;
-	gboolean oops;            /* the guest asked for this dump and goes on */
-	gboolean was_running;     /* on-demand: paused by us */
-	gboolean resume_failed;
-	char *path;
-	char *error;
-	char *fallback_reason;
-	HvCaptureResult res;
-	guint64 bytes;
-	double seconds;
-	gint64 progress_last, progress_start;
-	char *vm_name;            /* for the worker's log lines */
-};
+/* the VM a job belongs to */
+#define J_VM(j) ((Vm *)(j)->owner)
 
 struct HvDaemon {
 	HvConfig *cfg;
@@ -346,7 +299,7 @@ static void vm_set_state(Vm *v, VmState s)
 }
 
 static void vm_schedule_connect(Vm *v);
-static void vm_start_job(Vm *v, JobKind kind, const char *path, HvControlRequest *req);
+static void vm_start_job(Vm *v, HvJobKind kind, const char *path, HvControlRequest *req);
 
 /* The VM's source is gone (socket removed, QEMU exited): a job in flight
  * is cancelled and the VM freed when it comes back. */
@@ -383,7 +336,7 @@ static void handle_event(Vm *v, json_object *ev)
 	const char *name = hv_json_get_string(ev, "event");
 
 	if (g_strcmp0(name, "GUEST_PANICKED") == 0) {
-		vm_start_job(v, JOB_PANIC, NULL, NULL);
+		vm_start_job(v, HV_JOB_PANIC, NULL, NULL);
 	} else if (g_strcmp0(name, "STOP") == 0 && v->state == VM_RUNNING) {
 		vm_set_state(v, VM_PAUSED);
 	} else if (g_strcmp0(name, "RESUME") == 0 &&
@@ -499,7 +452,7 @@ static void catch_up(Vm *v, const char *status)
 	else
 		vm_log(v, G_LOG_LEVEL_MESSAGE, "found panicked: capturing");
 	json_object_put(st);
-	vm_start_job(v, JOB_PANIC, NULL, NULL);
+	vm_start_job(v, HV_JOB_PANIC, NULL, NULL);
 }
 
 static gboolean vm_connect(Vm *v, GError **error)
@@ -602,263 +555,26 @@ static Vm *vm_add(HvDaemon *d, const char *sock, VmSource source)
 	return v;
 }
 
-/* ---- the capture job (worker thread) ------------------------------------ */
-
-static void job_free(Job *j)
-{
-	g_clear_object(&j->cancel);
-	g_free(j->requested_path);
-	g_free(j->path);
-	g_free(j->error);
-	g_free(j->fallback_reason);
-	g_free(j->vm_name);
-	hv_capture_result_clear(&j->res);
-	g_free(j);
-}
-
-static void job_progress(guint64 done, guint64 total, gpointer data)
-{
-	Job *j = data;
-	gint64 now = g_get_monotonic_time();
-	double secs;
-
-	if (j->progress_interval_s == 0 ||
-	    now - j->progress_last < (gint64)j->progress_interval_s * G_USEC_PER_SEC)
-		return;
-	j->progress_last = now;
-	secs = (double)(now - j->progress_start) / 1e6;
-	g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "HVDUMP_VM", j->vm_name, "MESSAGE",
-			 "%s: capturing: %" G_GUINT64_FORMAT " of at most %" G_GUINT64_FORMAT
-			 " MiB written, %.0f MiB/s", j->vm_name, done >> 20, total >> 20,
-			 secs > 0 ? (double)(done >> 20) / secs : 0.0);
-}
-
-/* A free DIR/NAME: NAME as the template made it, else NAME-2, NAME-3...
- * before the first '.' of the extension. */
-static char *free_path(const char *dir, const char *name)
-{
-	const char *ext = strchr(name, '.');
-	guint i;
-
-	for (i = 1; i <= MAX_NAME_SUFFIX; i++) {
-		g_autofree char *n = i == 1 ? g_strdup(name) :
-				     g_strdup_printf("%.*s-%u%s", ext ? (int)(ext - name) : (int)strlen(name),
-						     name, i, ext ? ext : "");
-		char *path = g_build_filename(dir, n, NULL);
-		g_autofree char *part = g_strconcat(path, ".part", NULL);
-		struct stat st;
-
-		if (lstat(path, &st) < 0 && lstat(part, &st) < 0)
-			return path;
-		g_free(path);
-	}
-	return NULL;
-}
-
-/* Why this dump must not be written, or NULL. */
-static char *space_problem(const HvPolicy *p, guint64 need)
-{
-	guint64 avail = hv_dumpdir_free_bytes(p->output_dir);
-
-	if (p->max_bytes > 0 && need > p->max_bytes)
-		return g_strdup_printf("the dump needs up to %" G_GUINT64_FORMAT " MiB, more than the "
-				       "directory budget (max-bytes %" G_GUINT64_FORMAT " MiB)",
-				       need >> 20, p->max_bytes >> 20);
-	if (avail != G_MAXUINT64 && (avail < need || avail - need < p->min_free))
-		return g_strdup_printf("%" G_GUINT64_FORMAT " MiB free in %s; the dump needs up to %"
-				       G_GUINT64_FORMAT " MiB and min-free is %" G_GUINT64_FORMAT " MiB",
-				       avail >> 20, p->output_dir, need >> 20, p->min_free >> 20);
-	return NULL;
-}
-
-static gboolean job_open(Job *j, const char *event, HvOutput **out_ret, GError **error)
-{
-	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-	g_autofree char *name = NULL;
-
-	if (j->requested_path != NULL) {
-		j->path = g_strdup(j->requested_path);
-	} else {
-		if (g_mkdir_with_parents(j->policy->output_dir, 0700) < 0) {
-			g_set_error(error, HV_ERROR, HV_ERROR_IO, "cannot create %s: %s",
-				    j->policy->output_dir, g_strerror(errno));
-			return FALSE;
-		}
-		name = hv_policy_file_name(j->policy, j->vm_name, j->v->uuid, now, event);
-		j->path = free_path(j->policy->output_dir, name);
-		if (j->path == NULL) {
-			g_set_error(error, HV_ERROR, HV_ERROR_EXISTS, "no free name like %s in %s", name,
-				    j->policy->output_dir);
-			return FALSE;
-		}
-	}
-	*out_ret = hv_output_open(j->path, FALSE, error);
-	if (*out_ret != NULL)
-		hv_output_set_cancellable(*out_ret, j->cancel);
-	return *out_ret != NULL;
-}
-
-/* RAM hvdump cannot read: QEMU's own dump-guest-memory, slower. */
-static gboolean job_fallback(Job *j, const char *why, GError **error)
-{
-	g_autoptr(HvOutput) out = NULL;
-	gint64 t0 = g_get_monotonic_time();
-	struct stat st;
-
-	j->fallback_reason = g_strdup(why);
-	g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "HVDUMP_VM", j->vm_name, "MESSAGE",
-			 "%s: %s; falling back to QEMU's dump-guest-memory (slower, no page "
-			 "filtering; the VM stays paused throughout)", j->vm_name, why);
-	if (!job_open(j, "panic", &out, error) ||
-	    !hv_vm_dump_guest_memory(j->vm, hv_output_get_fd(out), hv_output_get_part_path(out),
-				     DUMP_FALLBACK_TIMEOUT_S, error) ||
-	    !hv_output_commit(out, error))
-		return FALSE;
-	j->seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
-	if (stat(j->path, &st) == 0)
-		j->bytes = (guint64)st.st_blocks * 512;
-	j->result = RESULT_FALLBACK;
-	return TRUE;
-}
-
-static const char *job_event(Job *j)
-{
-	return j->kind == JOB_ON_DEMAND ? "on-demand" : j->oops ? "oops" : "panic";
-}
-
-/* Policy checks that come before writing: rate limit, space. */
-static gboolean job_may_write(Job *j, HvCapture *c)
-{
-	const HvPolicy *p = j->policy;
-	g_autofree char *why = NULL;
-
-	if (j->kind == JOB_ON_DEMAND)
-		return TRUE;
-	if (j->oops && j->last_dump_time != 0 &&
-	    g_get_real_time() / G_USEC_PER_SEC - j->last_dump_time < OOPS_MIN_INTERVAL_S) {
-		/* an oops flood must not become a dump flood, limit or not */
-		j->result = RESULT_SKIPPED_RATE;
-		j->error = g_strdup_printf("the last dump of this VM was less than %d s ago",
-					   OOPS_MIN_INTERVAL_S);
-		return FALSE;
-	}
-	if (p->max_dumps_per_hour > 0 && j->recent_dumps >= p->max_dumps_per_hour) {
-		j->result = RESULT_SKIPPED_RATE;
-		j->error = g_strdup_printf("%u dumps of this VM in the last hour (max-dumps-per-hour)",
-					   p->max_dumps_per_hour);
-		return FALSE;
-	}
-	why = space_problem(p, hv_capture_estimate_bytes(c));
-	if (why != NULL) {
-		/* the ladder: a smaller dump first; ELF has none yet */
-		j->result = RESULT_SKIPPED_SPACE;
-		j->error = p->on_low_space == HV_LOW_SPACE_DEGRADE ?
-			   g_strdup_printf("%s; no smaller dump to degrade to (ELF has no dump levels)",
-					   why) :
-			   g_strdup_printf("%s (on-low-space=skip)", why);
-		return FALSE;
-	}
-	return TRUE;
-}
-
-static void job_capture(Job *j)
-{
-	g_autoptr(GError) error = NULL;
-	HvCaptureOptions copt = { .cancellable = j->cancel, .progress = job_progress, .progress_data = j };
-	g_autoptr(HvCapture) c = NULL;
-	g_autoptr(HvOutput) out = NULL;
-	HvMachineState st;
-
-	if (j->kind == JOB_ON_DEMAND) {
-		g_autofree char *status = NULL;
-
-		if (!hv_vm_pause(j->vm, &j->was_running, &status, &error))
-			goto failed;
-	} else {
-		g_autofree char *status = NULL;
-
-		/* an event read behind a panic already handled (found at connect,
-		 * dumped, resumed) must not dump a running guest */
-		if (!hv_vm_query_status(j->vm, &status, NULL, &error))
-			goto failed;
-		if (g_strcmp0(status, "running") == 0) {
-			j->result = RESULT_STALE;
-			return;
-		}
-	}
-	if (!hv_vm_read_state(j->vm, &st, &error)) {
-		if (g_error_matches(error, HV_ERROR, HV_ERROR_NOT_SHARED) &&
-		    !g_cancellable_is_cancelled(j->cancel)) {
-			g_autofree char *why = g_strdup(error->message);
-
-			g_clear_error(&error);
-			if (job_fallback(j, why, &error))
-				return;
-		}
-		goto failed;
-	}
-	c = hv_capture_new(st.cpus, g_steal_pointer(&st.ram), &copt, &error);
-	hv_machine_state_clear(&st);
-	if (c == NULL)
-		goto failed;
-	j->oops = j->kind == JOB_PANIC && hv_descriptor_requests_resume(hv_capture_get_descriptor(c));
-	if (!job_may_write(j, c))
-		return;
-	j->progress_start = j->progress_last = g_get_monotonic_time();
-	if (!job_open(j, job_event(j), &out, &error) || !hv_capture_write(c, out, &j->res, &error))
-		goto failed;
-	j->bytes = j->res.stats.bytes_written;
-	j->seconds = j->res.seconds;
-	j->result = RESULT_DUMPED;
-	return;
-failed:
-	j->result = g_cancellable_is_cancelled(j->cancel) ? RESULT_CANCELLED : RESULT_FAILED;
-	j->error = g_strdup(error != NULL ? error->message : "cancelled");
-}
-
-static gboolean job_done(gpointer data);
-
-static void worker(gpointer data, gpointer pool_data)
-{
-	Job *j = data;
-
-	(void)pool_data;
-	job_capture(j);
-	/* a VM we paused for an on-demand dump runs again at once */
-	if (j->was_running) {
-		g_autoptr(GError) error = NULL;
-
-		hv_vm_set_cancellable(j->vm, NULL);
-		if (!hv_vm_resume(j->vm, &error)) {
-			j->resume_failed = TRUE;
-			g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "HVDUMP_VM", j->vm_name,
-					 "MESSAGE", "%s: resuming after the dump: %s", j->vm_name,
-					 error->message);
-		}
-	}
-	g_main_context_invoke(j->v->d->ctx, job_done, j);
-}
-
 /* ---- after the capture (main thread) ------------------------------------ */
 
-static json_object *job_json(Job *j, const char *post, const char *post_result)
+static json_object *job_json(HvJob *j, const char *post, const char *post_result)
 {
 	json_object *o = json_object_new_object();
 	json_object *vm = json_object_new_object();
 	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
 	g_autofree char *ts = g_date_time_format_iso8601(now);
 
-	json_object_object_add(vm, "name", json_object_new_string(j->v->name));
-	json_object_object_add(vm, "uuid", json_object_new_string(j->v->uuid ? j->v->uuid : ""));
-	json_object_object_add(vm, "source", json_object_new_string(source_names[j->v->source]));
-	json_object_object_add(vm, "key", json_object_new_string(j->v->key));
-	json_object_object_add(vm, "qemu_pid", json_object_new_int64(j->v->pid));
-	json_object_object_add(o, "event", json_object_new_string(job_event(j)));
+	json_object_object_add(vm, "name", json_object_new_string(J_VM(j)->name));
+	json_object_object_add(vm, "uuid", json_object_new_string(J_VM(j)->uuid ? J_VM(j)->uuid : ""));
+	json_object_object_add(vm, "source", json_object_new_string(source_names[J_VM(j)->source]));
+	json_object_object_add(vm, "key", json_object_new_string(J_VM(j)->key));
+	json_object_object_add(vm, "qemu_pid", json_object_new_int64(J_VM(j)->pid));
+	json_object_object_add(o, "event", json_object_new_string(hv_job_event(j)));
 	json_object_object_add(o, "vm", vm);
 	json_object_object_add(o, "time", json_object_new_string(ts));
 	json_object_object_add(o, "policy", json_object_new_string(j->policy->name));
-	json_object_object_add(o, "result", json_object_new_string(result_names[j->result]));
-	if (j->result == RESULT_DUMPED || j->result == RESULT_FALLBACK) {
+	json_object_object_add(o, "result", json_object_new_string(hv_job_result_names[j->result]));
+	if (j->result == HV_JOB_DUMPED || j->result == HV_JOB_FALLBACK) {
 		json_object_object_add(o, "path", json_object_new_string(j->path));
 		json_object_object_add(o, "bytes", json_object_new_uint64(j->bytes));
 		json_object_object_add(o, "seconds", json_object_new_double(j->seconds));
@@ -881,17 +597,17 @@ static json_object *job_json(Job *j, const char *post, const char *post_result)
 	return o;
 }
 
-static void write_report(Job *j)
+static void write_report(HvJob *j)
 {
 	json_object *r = job_json(j, NULL, NULL);
 	g_autoptr(GError) error = NULL;
 
-	json_object_object_add(r, "vm_name", json_object_new_string(j->v->name));
+	json_object_object_add(r, "vm_name", json_object_new_string(J_VM(j)->name));
 	/* the retention keys */
 	json_object_object_add(r, "vm", json_object_new_string(j->vm_name));
 	json_object_object_add(r, "time", json_object_new_int64(g_get_real_time() / G_USEC_PER_SEC));
 	if (!hv_dumpdir_write_report(j->path, r, &error))
-		vm_log(j->v, G_LOG_LEVEL_WARNING, "report: %s", error->message);
+		vm_log(J_VM(j), G_LOG_LEVEL_WARNING, "report: %s", error->message);
 	json_object_put(r);
 }
 
@@ -926,67 +642,67 @@ static char *post_action(Vm *v, HvPostAction a)
 	return ok ? g_strdup("ok") : g_strdup(error->message);
 }
 
-static void job_log(Job *j)
+static void job_log(HvJob *j)
 {
-	Vm *v = j->v;
+	Vm *v = J_VM(j);
 
 	switch (j->result) {
-	case RESULT_DUMPED:
+	case HV_JOB_DUMPED:
 		vm_log(v, G_LOG_LEVEL_MESSAGE, "%s dump written: %s (%" G_GUINT64_FORMAT " MiB, %.1f s, "
-		       "kernel %s)", job_event(j), j->path, j->bytes >> 20, j->seconds,
+		       "kernel %s)", hv_job_event(j), j->path, j->bytes >> 20, j->seconds,
 		       j->res.vmcoreinfo ? j->res.osrelease : "unknown");
 		break;
-	case RESULT_FALLBACK:
+	case HV_JOB_FALLBACK:
 		vm_log(v, G_LOG_LEVEL_MESSAGE, "%s dump written by QEMU's dump-guest-memory: %s "
 		       "(%" G_GUINT64_FORMAT " MiB, %.1f s); to make it fast give the VM shared RAM "
 		       "(-object memory-backend-memfd,share=on, or libvirt <memoryBacking><source "
-		       "type='memfd'/><access mode='shared'/></memoryBacking>)", job_event(j), j->path,
+		       "type='memfd'/><access mode='shared'/></memoryBacking>)", hv_job_event(j), j->path,
 		       j->bytes >> 20, j->seconds);
 		break;
-	case RESULT_SKIPPED_RATE:
-		vm_log(v, G_LOG_LEVEL_WARNING, "%s dump skipped: %s", job_event(j), j->error);
+	case HV_JOB_SKIPPED_RATE:
+		vm_log(v, G_LOG_LEVEL_WARNING, "%s dump skipped: %s", hv_job_event(j), j->error);
 		break;
-	case RESULT_SKIPPED_SPACE:
-		vm_log(v, G_LOG_LEVEL_WARNING, "%s dump skipped: %s", job_event(j), j->error);
+	case HV_JOB_SKIPPED_SPACE:
+		vm_log(v, G_LOG_LEVEL_WARNING, "%s dump skipped: %s", hv_job_event(j), j->error);
 		break;
-	case RESULT_FAILED:
-		vm_log(v, G_LOG_LEVEL_WARNING, "%s capture failed: %s", job_event(j), j->error);
+	case HV_JOB_FAILED:
+		vm_log(v, G_LOG_LEVEL_WARNING, "%s capture failed: %s", hv_job_event(j), j->error);
 		break;
-	case RESULT_CANCELLED:
+	case HV_JOB_CANCELLED:
 		vm_log(v, G_LOG_LEVEL_WARNING, "%s capture cancelled; the partial file was removed",
-		       job_event(j));
+		       hv_job_event(j));
 		break;
-	case RESULT_STALE:
+	case HV_JOB_STALE:
 		break;
 	}
 }
 
-static void job_reply(Job *j)
+static void job_reply(HvJob *j)
 {
 	json_object *a;
 
 	if (j->req == NULL)
 		return;
 	a = job_json(j, NULL, NULL);
-	json_object_object_add(a, "ok", json_object_new_boolean(j->result == RESULT_DUMPED ||
-								 j->result == RESULT_FALLBACK));
+	json_object_object_add(a, "ok", json_object_new_boolean(j->result == HV_JOB_DUMPED ||
+								 j->result == HV_JOB_FALLBACK));
 	if (j->error != NULL)
 		json_object_object_add(a, "error", json_object_new_string(j->error));
 	hv_control_reply(j->req, a);
 	j->req = NULL;
 }
 
-static void job_account(Job *j)
+static void job_account(HvJob *j)
 {
-	Vm *v = j->v;
+	Vm *v = J_VM(j);
 
 	switch (j->result) {
-	case RESULT_DUMPED:
-	case RESULT_FALLBACK:
+	case HV_JOB_DUMPED:
+	case HV_JOB_FALLBACK:
 		v->dumps++;
 		g_free(v->last_dump);
 		v->last_dump = g_strdup(j->path);
-		if (j->kind == JOB_PANIC) { /* on-demand dumps are no crash loop */
+		if (j->kind == HV_JOB_PANIC) { /* on-demand dumps are no crash loop */
 			gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
 			g_array_append_val(v->dump_times, now);
@@ -994,10 +710,10 @@ static void job_account(Job *j)
 				g_array_remove_index(v->dump_times, 0);
 		}
 		break;
-	case RESULT_SKIPPED_RATE:
+	case HV_JOB_SKIPPED_RATE:
 		v->skipped_rate++;
 		break;
-	case RESULT_SKIPPED_SPACE:
+	case HV_JOB_SKIPPED_SPACE:
 		v->skipped_space++;
 		break;
 	default:
@@ -1006,18 +722,18 @@ static void job_account(Job *j)
 	}
 	v->oops += j->oops;
 	g_free(v->last_result);
-	v->last_result = g_strdup_printf("%s %s", job_event(j), result_names[j->result]);
+	v->last_result = g_strdup_printf("%s %s", hv_job_event(j), hv_job_result_names[j->result]);
 	v->last_time = g_get_real_time() / G_USEC_PER_SEC;
 }
 
 /* What a panic's policy says now: post-action, unless the capture failed
  * (then the crash is kept paused for a person or a retry). */
-static void job_after_panic(Job *j, char **post, char **post_result)
+static void job_after_panic(HvJob *j, char **post, char **post_result)
 {
-	Vm *v = j->v;
+	Vm *v = J_VM(j);
 	HvPostAction a = j->oops ? HV_POST_RESUME : j->policy->post_action;
 	/* an oops guest goes on whatever became of its dump */
-	gboolean handled = j->oops || (j->result != RESULT_FAILED && j->result != RESULT_CANCELLED);
+	gboolean handled = j->oops || (j->result != HV_JOB_FAILED && j->result != HV_JOB_CANCELLED);
 
 	if (!handled) {
 		state_save(v, "failed", NULL, FALSE);
@@ -1045,8 +761,8 @@ static void job_after_panic(Job *j, char **post, char **post_result)
 
 static gboolean job_done(gpointer data)
 {
-	Job *j = data;
-	Vm *v = j->v;
+	HvJob *j = data;
+	Vm *v = J_VM(j);
 	HvDaemon *d = v->d;
 	g_autofree char *post = NULL, *post_result = NULL;
 	g_autoptr(GPtrArray) pruned = g_ptr_array_new_with_free_func(g_free);
@@ -1054,9 +770,9 @@ static gboolean job_done(gpointer data)
 	d->jobs_running--;
 	v->vm = j->vm; /* the monitor comes back */
 	v->job = NULL;
-	if (j->result == RESULT_STALE && !v->removed) {
+	if (j->result == HV_JOB_STALE && !v->removed) {
 		vm_set_state(v, VM_RUNNING);
-		job_free(j);
+		hv_job_free(j);
 		if (v->vm != NULL && hv_vm_get_qmp(v->vm) != NULL) {
 			attach_monitor(v);
 			drain_events(v);
@@ -1065,7 +781,7 @@ static gboolean job_done(gpointer data)
 	}
 	job_log(j);
 	job_account(j);
-	if (j->result == RESULT_DUMPED || j->result == RESULT_FALLBACK) {
+	if (j->result == HV_JOB_DUMPED || j->result == HV_JOB_FALLBACK) {
 		if (j->requested_path == NULL) {
 			write_report(j);
 			hv_dumpdir_prune(j->policy->output_dir, j->vm_name, j->policy->keep,
@@ -1076,23 +792,23 @@ static gboolean job_done(gpointer data)
 	if (v->removed) {
 		job_reply(j);
 		vm_remove(d, v, "gone");
-		job_free(j);
+		hv_job_free(j);
 		return G_SOURCE_REMOVE;
 	}
-	if (j->kind == JOB_PANIC)
+	if (j->kind == HV_JOB_PANIC)
 		job_after_panic(j, &post, &post_result);
 	else
 		vm_set_state(v, j->was_running && !j->resume_failed ? VM_RUNNING :
 				 v->failed_keep ? VM_KEPT_PAUSED : VM_PAUSED);
 	job_reply(j);
-	if (j->policy->hook != NULL && j->kind == JOB_PANIC) {
+	if (j->policy->hook != NULL && j->kind == HV_JOB_PANIC) {
 		json_object *ev = job_json(j, post, post_result);
 
 		hv_hook_run(j->policy->hook, j->policy->hook_timeout_s, json_object_to_json_string(ev),
 			    on_hook_done, g_strdup(v->name));
 		json_object_put(ev);
 	}
-	job_free(j);
+	hv_job_free(j);
 	if (v->vm != NULL && hv_vm_get_qmp(v->vm) != NULL) {
 		attach_monitor(v);
 		drain_events(v);
@@ -1100,15 +816,18 @@ static gboolean job_done(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static void vm_start_job(Vm *v, JobKind kind, const char *path, HvControlRequest *req)
+static void vm_start_job(Vm *v, HvJobKind kind, const char *path, HvControlRequest *req)
 {
 	HvDaemon *d = v->d;
-	Job *j;
+	HvJob *j;
 
 	if (v->job != NULL || v->vm == NULL)
 		return;
-	j = g_new0(Job, 1);
-	j->v = v;
+	j = g_new0(HvJob, 1);
+	j->owner = v;
+	j->ctx = d->ctx;
+	j->done = job_done;
+	j->uuid = g_strdup(v->uuid);
 	j->kind = kind;
 	j->policy = hv_config_policy_for(d->cfg, v->name);
 	j->progress_interval_s = d->cfg->progress_interval_s;
@@ -1124,7 +843,7 @@ static void vm_start_job(Vm *v, JobKind kind, const char *path, HvControlRequest
 	j->vm = g_steal_pointer(&v->vm);
 	hv_vm_set_cancellable(j->vm, j->cancel);
 	v->job = j;
-	if (kind == JOB_PANIC) {
+	if (kind == HV_JOB_PANIC) {
 		vm_log(v, G_LOG_LEVEL_MESSAGE, "guest panicked; capture queued (policy %s)",
 		       j->policy->name);
 		state_save(v, "capturing", NULL, FALSE);
@@ -1240,7 +959,7 @@ static void on_control(HvControlRequest *req, json_object *msg, gpointer data)
 			/* refused before the VM is paused */
 			hv_control_reply(req, answer_error("%s", error->message));
 		else
-			vm_start_job(v, JOB_ON_DEMAND, file, req);
+			vm_start_job(v, HV_JOB_ON_DEMAND, file, req);
 	} else {
 		hv_control_reply(req, answer_error("unknown command '%s' (status, dump)",
 						   cmd ? cmd : "(none)"));
@@ -1367,7 +1086,7 @@ static void on_libvirt_event(const char *name, const char *uuid, HvLibvirtEvent 
 		if (v == NULL)
 			vm_add_libvirt(d, name, uuid); /* catches the panic up */
 		else
-			vm_start_job(v, JOB_PANIC, NULL, NULL);
+			vm_start_job(v, HV_JOB_PANIC, NULL, NULL);
 		break;
 	case HV_LIBVIRT_EVENT_SUSPENDED:
 		if (v != NULL && v->state == VM_RUNNING)
@@ -1548,7 +1267,7 @@ HvDaemon *hv_daemon_new(HvConfig *cfg)
 
 gboolean hv_daemon_start(HvDaemon *d, GError **error)
 {
-	d->pool = g_thread_pool_new(worker, d, (gint)d->cfg->workers, FALSE, error);
+	d->pool = g_thread_pool_new(hv_job_run, d, (gint)d->cfg->workers, FALSE, error);
 	if (d->pool == NULL)
 		return FALSE;
 	d->control = hv_control_new(d->cfg->control_socket, on_control, on_refused, d, error);
