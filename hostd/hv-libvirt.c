@@ -561,7 +561,7 @@ static json_object *parse_reply(const char *command, const char *text, GError **
 {
 	gsize len = strlen(text), end;
 	json_tokener *tok;
-	json_object *msg, *v;
+	json_object *msg;
 
 	if (len > HV_QMP_MAX_MESSAGE) {
 		g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
@@ -590,24 +590,7 @@ static json_object *parse_reply(const char *command, const char *text, GError **
 		json_object_put(msg);
 		return NULL;
 	}
-	if (json_object_object_get_ex(msg, "return", &v)) {
-		json_object_get(v);
-		json_object_put(msg);
-		return v;
-	}
-	if (json_object_object_get_ex(msg, "error", &v)) {
-		g_autofree char *cls = hv_printable_dup(hv_json_get_string(v, "class"));
-		g_autofree char *desc = hv_printable_dup(hv_json_get_string(v, "desc"));
-
-		g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_COMMAND, "%s: %s%s%s", command,
-			    desc[0] ? desc : "error", cls[0] ? " " : "", cls);
-		json_object_put(msg);
-		return NULL;
-	}
-	json_object_put(msg);
-	g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
-		    "%s: QMP answer has neither return nor error", command);
-	return NULL;
+	return hv_qmp_answer_return(msg, command, error);
 }
 
 static json_object *mon_execute(gpointer data, const char *command, json_object *args,

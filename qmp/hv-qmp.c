@@ -313,6 +313,7 @@ static json_object *execute_raw(HvQmp *qmp, const char *command, json_object *ar
 
 	for (;;) {
 		json_object *msg = read_message(qmp, deadline, error);
+		GError *local = NULL;
 		json_object *v;
 		const char *rid;
 
@@ -331,26 +332,38 @@ static json_object *execute_raw(HvQmp *qmp, const char *command, json_object *ar
 			json_object_put(msg);
 			continue;
 		}
-		if (json_object_object_get_ex(msg, "return", &v)) {
-			json_object_get(v);
-			json_object_put(msg);
-			return v;
-		}
-		if (json_object_object_get_ex(msg, "error", &v)) {
-			g_autofree char *cls = hv_printable_dup(hv_json_get_string(v, "class"));
-			g_autofree char *desc = hv_printable_dup(hv_json_get_string(v, "desc"));
+		v = hv_qmp_answer_return(msg, command, &local);
+		/* an answer that is neither: the session can no longer be trusted */
+		if (v == NULL && local->code == HV_QMP_ERROR_PROTOCOL)
+			qmp->broken = TRUE;
+		if (v == NULL)
+			g_propagate_error(error, local);
+		return v;
+	}
+}
 
-			g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_COMMAND, "%s: %s%s%s", command,
-				    desc[0] ? desc : "error", cls[0] ? " " : "", cls);
-			json_object_put(msg);
-			return NULL;
-		}
+json_object *hv_qmp_answer_return(json_object *msg, const char *command, GError **error)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(msg, "return", &v)) {
+		json_object_get(v);
 		json_object_put(msg);
-		qmp->broken = TRUE;
-		g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
-			    "%s: QMP answer has neither return nor error", command);
+		return v;
+	}
+	if (json_object_object_get_ex(msg, "error", &v)) {
+		g_autofree char *cls = hv_printable_dup(hv_json_get_string(v, "class"));
+		g_autofree char *desc = hv_printable_dup(hv_json_get_string(v, "desc"));
+
+		g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_COMMAND, "%s: %s%s%s", command,
+			    desc[0] ? desc : "error", cls[0] ? " " : "", cls);
+		json_object_put(msg);
 		return NULL;
 	}
+	json_object_put(msg);
+	g_set_error(error, HV_QMP_ERROR, HV_QMP_ERROR_PROTOCOL,
+		    "%s: QMP answer has neither return nor error", command);
+	return NULL;
 }
 
 json_object *hv_qmp_execute(HvQmp *qmp, const char *command, json_object *args,

@@ -54,6 +54,11 @@ json_object *hv_qmp_execute(HvQmp *qmp, const char *command, json_object *args,
 /* The same, passing fd along (SCM_RIGHTS), as `getfd` and `add-fd` want. */
 json_object *hv_qmp_execute_with_fd(HvQmp *qmp, const char *command, json_object *args,
 				    int fd, int timeout_ms, GError **error);
+/* One command's answer (consumed): its "return" member (a new reference),
+ * or the error QEMU answered (HV_QMP_ERROR_COMMAND, printable), or
+ * HV_QMP_ERROR_PROTOCOL for an answer that has neither. For monitors that
+ * carry QMP answers some other way (libvirt's passthrough). */
+json_object *hv_qmp_answer_return(json_object *msg, const char *command, GError **error);
 /* human-monitor-command passthrough; returns HMP's text output. */
 char *hv_qmp_hmp(HvQmp *qmp, const char *command_line, int timeout_ms, GError **error);
 
