@@ -602,10 +602,9 @@ static void write_report(HvJob *j)
 	json_object *r = job_json(j, NULL, NULL);
 	g_autoptr(GError) error = NULL;
 
-	json_object_object_add(r, "vm_name", json_object_new_string(J_VM(j)->name));
 	/* the retention keys */
-	json_object_object_add(r, "vm", json_object_new_string(j->vm_name));
-	json_object_object_add(r, "time", json_object_new_int64(g_get_real_time() / G_USEC_PER_SEC));
+	json_object_object_add(r, "vm_name", json_object_new_string(j->vm_name));
+	json_object_object_add(r, "written", json_object_new_int64(g_get_real_time() / G_USEC_PER_SEC));
 	if (!hv_dumpdir_write_report(j->path, r, &error))
 		vm_log(J_VM(j), G_LOG_LEVEL_WARNING, "report: %s", error->message);
 	json_object_put(r);

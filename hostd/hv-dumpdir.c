@@ -56,10 +56,10 @@ static HvDumpEntry *read_entry(int dfd, const char *name)
 	obj = json_tokener_parse(text);
 	if (obj == NULL)
 		return NULL;
-	vm = hv_json_get_string(obj, "vm");
+	vm = hv_json_get_string(obj, "vm_name");
 	dump = hv_json_get_string(obj, "dump");
 	if (g_strcmp0(hv_json_get_string(obj, "format"), REPORT_MAGIC) == 0 && vm != NULL &&
-	    dump != NULL && hv_json_get_int64(obj, "time", &t) && dump[0] != '\0' &&
+	    dump != NULL && hv_json_get_int64(obj, "written", &t) && dump[0] != '\0' &&
 	    strchr(dump, '/') == NULL && strcmp(dump, ".") != 0 && strcmp(dump, "..") != 0 &&
 	    fstatat(dfd, dump, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
 		e = g_new0(HvDumpEntry, 1);

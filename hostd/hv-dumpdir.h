@@ -49,7 +49,8 @@ void hv_dumpdir_prune(const char *dir, const char *vm, guint keep, guint64 max_b
 guint hv_dumpdir_clean_parts(const char *dir, GPtrArray *log);
 
 /* Writes report next to dump_path as DUMP.json (0600, via a temporary file
- * and rename). The report must carry "vm" and "time". */
+ * and rename). The report must carry "vm_name" (the VM's name) and
+ * "written" (epoch seconds): retention goes by them. */
 gboolean hv_dumpdir_write_report(const char *dump_path, json_object *report, GError **error);
 
 G_END_DECLS

@@ -24,6 +24,7 @@ class Daemon:
         self.conf = os.path.join(self.dir, "hvdumpd.conf")
         self.logpath = os.path.join(self.dir, "hvdumpd.log")
         self.proc = None
+        self.procs = []  # every daemon this object started: close() kills them all
         self.write_config(config_body)
 
     def write_config(self, body):
@@ -35,6 +36,7 @@ class Daemon:
         self.logf = open(self.logpath, "a")
         self.proc = subprocess.Popen([HVDUMPD, "--config", self.conf], stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf, start_new_session=True)
+        self.procs.append(self.proc)
         if wait:
             deadline = time.time() + 30
             while not os.path.exists(self.control):
@@ -90,7 +92,10 @@ class Daemon:
         return self.proc.returncode if self.proc else None
 
     def close(self):
-        self.kill9()
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -76,7 +76,7 @@ def three_guests():
             t.ok(good and stat.S_IMODE(os.stat(p).st_mode) == 0o600,
                  "crash sys opens %s (mode 0600)" % f, text)
             rep = json.load(open(p + ".json"))
-            t.ok(rep.get("result") == "dumped" and rep.get("vm") in guests,
+            t.ok(rep.get("result") == "dumped" and rep.get("vm", {}).get("name") in guests and rep.get("vm_name") in guests,
                  "report next to %s names its VM" % f, rep)
         t.ok(wait_until(lambda: boots(guests["vm-reset"], 2) and
                         guests["vm-reset"].console().count("HVDUMP-TICK 1") >= 2, 180),
@@ -139,7 +139,7 @@ def restart_mid_capture():
         d.start()
         ok = wait_until(lambda: len(dumps(out)) == 1 and not parts(out), 180)
         t.ok(ok, "the restarted daemon cleans the .part and captures again", d.log())
-        t.ok(d.wait_log("capture that did not finish", 5) and
+        t.ok(d.wait_log("capture that did not finish", 5) and d.wait_log("dump written", 30) and
              d.log().count("dump written") == 1, "the log says what was cleaned and retried", d.log())
         if dumps(out):
             good, text = crash_sys_ok(os.path.join(out, dumps(out)[0]))

@@ -44,8 +44,8 @@ static void add_dump(Fx *f, const char *name, const char *vm, gint64 t, gsize ki
 
 	memset(data, 0x5a, kib * 1024);
 	g_assert_true(g_file_set_contents(path, data, (gssize)(kib * 1024), NULL));
-	json_object_object_add(r, "vm", json_object_new_string(vm));
-	json_object_object_add(r, "time", json_object_new_int64(t));
+	json_object_object_add(r, "vm_name", json_object_new_string(vm));
+	json_object_object_add(r, "written", json_object_new_int64(t));
 	g_assert_true(hv_dumpdir_write_report(path, r, &error));
 	g_assert_no_error(error);
 	json_object_put(r);
@@ -123,8 +123,8 @@ static void test_only_our_files(Fx *f, gconstpointer data)
 	add_dump(f, "mine.vmcore", "a", 1, 4);
 	add_dump(f, "keepme.txt", "a", 0, 4);
 	/* a report naming a file outside the directory, and one not ours */
-	g_assert_true(g_file_set_contents(evil, "{\"format\":\"hvdump-report\",\"vm\":\"a\","
-					  "\"time\":0,\"dump\":\"../../etc/passwd\"}", -1, NULL));
+	g_assert_true(g_file_set_contents(evil, "{\"format\":\"hvdump-report\",\"vm_name\":\"a\","
+					  "\"written\":0,\"dump\":\"../../etc/passwd\"}", -1, NULL));
 	g_assert_true(g_file_set_contents(big, bigtext, -1, NULL));
 	all = hv_dumpdir_list(f->dir, NULL);
 	g_assert_cmpuint(all->len, ==, 2);
