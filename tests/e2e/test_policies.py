@@ -6,6 +6,8 @@ free-space degradation on a small tmpfs, the crash-loop rate limit, config
 errors with FILE:LINE, unknown keys, and SIGHUP reload."""
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -194,6 +196,32 @@ def reload():
         finish(work, d, p)
 
 
+def unit_file():
+    # the shipped systemd unit: valid, and its sandbox as tight as systemd rates it
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        t.skip("hvdumpd.service passes systemd-analyze verify", "no systemd-analyze here")
+        return
+    work = tempfile.mkdtemp(prefix="hvdumpd-unit-")
+    try:
+        src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "hostd", "hvdumpd.service")
+        unit = os.path.join(work, "hvdumpd.service")
+        with open(src) as f, open(unit, "w") as g:
+            g.write(f.read().replace("/usr/sbin/hvdumpd", HVDUMPD))
+        r = subprocess.run([tool, "verify", unit], capture_output=True, text=True, timeout=60)
+        problems = [l for l in (r.stdout + r.stderr).splitlines() if l and "Command 'man " not in l]
+        t.ok(not problems, "hvdumpd.service passes systemd-analyze verify", r.stdout + r.stderr)
+        r = subprocess.run([tool, "security", "--offline=true", unit], capture_output=True,
+                           text=True, timeout=60)
+        m = re.search(r"exposure level for hvdumpd.service: ([0-9.]+)", r.stdout + r.stderr)
+        t.ok(m is not None and float(m.group(1)) <= 5.0,
+             "its sandbox: systemd's exposure level %s (<= 5.0)" % (m.group(1) if m else "?"),
+             r.stdout[-2000:] + r.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def oops():
     # the guest module asks for a dump of each oops and goes on: dumped
     # (named by the event), resumed; a second oops within 10 s is not dumped
@@ -240,7 +268,7 @@ def on_demand():
         finish(work, d, p)
 
 
-for fn in (config_errors, retention, budget, low_space, rate_limit, reload, oops, on_demand):
+for fn in (config_errors, unit_file, retention, budget, low_space, rate_limit, reload, oops, on_demand):
     try:
         fn()
     except Exception:
