@@ -117,6 +117,8 @@ packages=(
 	libjson-c-dev libglib2.0-dev libelf-dev zlib1g-dev libvirt-dev libsystemd-dev
 	# hvdumpd's libvirt tests start a real libvirtd (no systemd needed)
 	libvirt-daemon-system libvirt-clients
+	# systemd-analyze checks hvdumpd.service (systemd is not started)
+	systemd
 	qemu-system-x86 qemu-utils
 	crash python3-drgn makedumpfile
 	busybox-static cpio kmod
