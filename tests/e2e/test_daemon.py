@@ -177,7 +177,7 @@ def failures():
         gs.append(g_ro)
         t.ok(d.wait_log("capture failed", 240), "unwritable output dir: the capture fails, logged",
              d.log())
-        t.ok("kept paused so the crash is not lost" in d.log() and
+        t.ok(d.wait_log("kept paused so the crash is not lost", 30) and
              g_ro.status() == "guest-panicked" and d.proc.poll() is None,
              "... the VM stays paused (no reset) and the daemon runs on", d.log())
 
