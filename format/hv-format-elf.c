@@ -5,8 +5,9 @@
  * first, then the kernel image PT_LOAD (by its KASLR virtual address) which
  * shares the file bytes of the RAM region holding it, then one PT_LOAD per
  * RAM region (p_paddr = guest-physical, p_vaddr = direct map). Pages are
- * written where they belong; what is never written stays a hole, so the
- * file is sparse.
+ * written where they belong; what is never written — zero pages, and the
+ * pages a dump level leaves out, as makedumpfile does for ELF — stays a
+ * hole, so the file is sparse.
  *
  * Written with <elf.h> structs rather than libelf: libelf keeps segment
  * data in memory and has no notion of holes, while a vmcore is gigabytes of
@@ -30,7 +31,8 @@ static void free_writer(HvDumpWriter *w)
 	g_free(w);
 }
 
-static HvDumpWriter *begin(HvOutput *out, const HvDumpLayout *l, GError **error)
+static HvDumpWriter *begin(HvOutput *out, const HvDumpLayout *l, const HvPageMap *map,
+			   const HvDumpOptions *opt, GError **error)
 {
 	HvDumpWriter *w = g_new0(HvDumpWriter, 1);
 	g_autofree guint8 *hdr = NULL;
@@ -39,6 +41,9 @@ static HvDumpWriter *begin(HvOutput *out, const HvDumpLayout *l, GError **error)
 	Elf64_Ehdr *eh;
 	Elf64_Phdr *ph;
 
+	/* pages left out are holes: the layout does not depend on them */
+	(void)map;
+	(void)opt;
 	w->out = out;
 	w->layout = l;
 	w->region_off = g_new0(guint64, l->nregions + 1);
@@ -136,6 +141,7 @@ static gboolean finish(HvDumpWriter *w, HvDumpStats *stats, GError **error)
 
 const HvDumpFormat hv_dump_format_elf = {
 	.name = "elf",
+	.compression = HV_COMPRESS_NONE,
 	.begin = begin,
 	.write = write_pages,
 	.finish = finish,

@@ -22,6 +22,8 @@ struct HvOutput {
 	dev_t dev;              /* the .part we created */
 	ino_t ino;
 	GCancellable *cancellable;
+	guint64 written;        /* bytes pwritten (progress) */
+	guint64 limit;          /* file size allowed; 0: none */
 };
 
 static void set_errno_error(GError **error, int e, const char *what, const char *path)
@@ -160,6 +162,12 @@ gboolean hv_output_pwrite(HvOutput *out, const void *buf, gsize len, guint64 off
 {
 	const guint8 *p = buf;
 
+	if (out->limit != 0 && (offset > out->limit || len > out->limit - offset)) {
+		g_set_error(error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_NOSPACE,
+			    "writing %s: past the %" G_GUINT64_FORMAT " MiB the space limits allow",
+			    out->part, out->limit >> 20);
+		return FALSE;
+	}
 	while (len > 0) {
 		ssize_t n;
 
@@ -180,8 +188,19 @@ gboolean hv_output_pwrite(HvOutput *out, const void *buf, gsize len, guint64 off
 		p += n;
 		len -= (gsize)n;
 		offset += (guint64)n;
+		out->written += (guint64)n;
 	}
 	return TRUE;
+}
+
+void hv_output_set_limit(HvOutput *out, guint64 max_size)
+{
+	out->limit = max_size;
+}
+
+guint64 hv_output_get_written(HvOutput *out)
+{
+	return out->written;
 }
 
 gboolean hv_output_set_size(HvOutput *out, guint64 size, GError **error)

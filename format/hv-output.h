@@ -30,6 +30,11 @@ gboolean hv_output_remove_stale(const char *part, GError **error);
 HvOutput *hv_output_open(const char *path, gboolean force, GError **error);
 gboolean hv_output_pwrite(HvOutput *out, const void *buf, gsize len, guint64 offset,
 			  GError **error);
+/* Writes that would make the file larger than max_size fail as if the disk
+ * were full (HV_OUTPUT_ERROR_NOSPACE): a budget; 0 lifts it. */
+void hv_output_set_limit(HvOutput *out, guint64 max_size);
+/* Bytes written so far (progress displays). */
+guint64 hv_output_get_written(HvOutput *out);
 /* Sets the apparent size (trailing holes). */
 gboolean hv_output_set_size(HvOutput *out, guint64 size, GError **error);
 /* fsync + rename to the final name + fsync of the directory. */

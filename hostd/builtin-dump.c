@@ -21,9 +21,6 @@
 /* QEMU's own dump is slow (about 5 s per GiB written here) and stops the
  * VM throughout; it gets this long before hvdump gives up waiting. */
 #define FALLBACK_TIMEOUT_S (6 * 3600)
-/* --bypass-cache: the dump's written pages are dropped from the page cache
- * every this many bytes of guest data */
-#define CACHE_DROP_BYTES (64u << 20)
 
 #define QMP_FIX                                                                          \
 	"To fix, start QEMU with -object memory-backend-memfd,id=mem0,size=<RAM size>,"  \
@@ -41,6 +38,7 @@ typedef struct {
 	char *file;
 	gboolean force, verbose, live, reset, crash, bypass_cache;
 	int timeout_s;
+	HvCliWriteOpts w;
 } Opts;
 
 /* A signal that interrupted the dump decides the exit code: 128 + signal. */
@@ -49,42 +47,6 @@ static int exit_code(int rc)
 	int sig = hv_cli_signal_received();
 
 	return sig != 0 ? 128 + sig : rc;
-}
-
-/* Progress: a line on a terminal, redrawn at most five times a second;
- * with --bypass-cache, written pages leave the page cache as we go. */
-typedef struct {
-	gboolean draw;
-	gint64 last;
-	gboolean drawn;
-	int cache_fd;
-	guint64 dropped_at;
-} Progress;
-
-static void drop_cache(int fd)
-{
-	/* starts writeback of dirty pages and drops the clean ones */
-	if (fd >= 0)
-		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-}
-
-static void on_progress(guint64 done, guint64 total, gpointer data)
-{
-	Progress *p = data;
-	gint64 now = g_get_monotonic_time();
-
-	if (p->cache_fd >= 0 && done - p->dropped_at >= CACHE_DROP_BYTES) {
-		drop_cache(p->cache_fd);
-		p->dropped_at = done;
-	}
-	if (!p->draw || (now - p->last < 200000 && done < total))
-		return;
-	p->last = now;
-	p->drawn = TRUE;
-	fprintf(stderr, "\rhvdump: dumping %3u%% (%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-		" MiB of guest data)\033[K", total ? (unsigned)(done * 100 / total) : 100u,
-		done >> 20, total >> 20);
-	fflush(stderr);
 }
 
 static HvVm *open_vm(const Opts *o, GCancellable *cancellable, GError **error)
@@ -195,6 +157,7 @@ static int parse_options(int argc, char **argv, Opts *o)
 		{ "timeout", 't', 0, G_OPTION_ARG_INT, &o->timeout_s,
 		  "seconds to wait for each QEMU answer (default 30)", "SEC" },
 		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose, "say what was found where", NULL },
+		HV_CLI_WRITE_ENTRIES(&o->w),
 		{ G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
 	};
@@ -214,7 +177,8 @@ static int parse_options(int argc, char **argv, Opts *o)
 	n = rest != NULL ? g_strv_length(rest) : 0;
 	if (o->daemon_vm != NULL) {
 		if (n != 1 || o->qmp_path != NULL || o->uri != NULL || o->live || o->reset ||
-		    o->crash || o->bypass_cache || o->force) {
+		    o->crash || o->bypass_cache || o->force || o->w.format != NULL ||
+		    o->w.dump_level != -1 || o->w.threads != 0) {
 			hv_cli_error("dump: usage: hvdump dump --daemon VM [--control SOCKET] FILE "
 				     "(hvdumpd decides the rest)");
 			return HV_EXIT_USAGE;
@@ -243,6 +207,12 @@ static int parse_options(int argc, char **argv, Opts *o)
 		hv_cli_error("dump: --timeout must be 1..3600 seconds");
 		return HV_EXIT_USAGE;
 	}
+	{
+		HvCaptureOptions check = { 0 };
+
+		if (!hv_cli_write_opts_apply(&o->w, "dump", &check))
+			return HV_EXIT_USAGE;
+	}
 	if (o->qmp_path == NULL)
 		o->domain = g_strdup(rest[0]);
 	o->file = g_strdup(rest[n - 1]);
@@ -251,14 +221,15 @@ static int parse_options(int argc, char **argv, Opts *o)
 
 int hv_cmd_dump(int argc, char **argv)
 {
-	Opts o = { .timeout_s = HV_QMP_TIMEOUT_MS / 1000 };
+	Opts o = { .timeout_s = HV_QMP_TIMEOUT_MS / 1000, .w.dump_level = -1 };
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HvVm) vm = NULL;
 	g_autoptr(HvOutput) out = NULL;
 	g_autofree char *status = NULL;
 	HvCaptureOptions opt = { 0 };
 	HvCaptureResult res = { 0 };
-	Progress prog = { .cache_fd = -1 };
+	HvCliProgress prog;
+	int cache_fd = -1;
 	gboolean was_running = FALSE, resume_failed = FALSE, fell_back = FALSE, ok;
 	HvMachineState st = { 0 };
 	GCancellable *cancellable;
@@ -280,7 +251,8 @@ int hv_cmd_dump(int argc, char **argv)
 		goto free_opts;
 	}
 	if (o.bypass_cache)
-		prog.cache_fd = fcntl(hv_output_get_fd(out), F_DUPFD_CLOEXEC, 0);
+		cache_fd = fcntl(hv_output_get_fd(out), F_DUPFD_CLOEXEC, 0);
+	hv_cli_progress_init(&prog, "dumping", o.w.quiet, cache_fd);
 	vm = open_vm(&o, cancellable, &error);
 	if (vm == NULL) {
 		if (hv_cli_signal_received() != 0)
@@ -316,17 +288,16 @@ int hv_cmd_dump(int argc, char **argv)
 		if (o.live && was_running && hv_vm_resume(vm, NULL))
 			was_running = FALSE;
 		opt.cancellable = cancellable;
-		prog.draw = isatty(STDERR_FILENO);
-		if (prog.draw || prog.cache_fd >= 0) {
-			opt.progress = on_progress;
+		hv_cli_write_opts_apply(&o.w, "dump", &opt); /* checked by parse_options */
+		if (prog.draw || cache_fd >= 0) {
+			opt.progress = hv_cli_progress;
 			opt.progress_data = &prog;
 		}
 		c = hv_capture_new(st.cpus, g_steal_pointer(&st.ram), &opt, &error);
 		ok = c != NULL && hv_capture_write(c, out, &res, &error);
 	}
 	hv_machine_state_clear(&st);
-	if (prog.drawn)
-		fputs("\r\033[K", stderr); /* the summary line takes its place */
+	hv_cli_progress_end(&prog);
 	if (ok && (o.reset || o.crash)) {
 		g_autoptr(GError) aerr = NULL;
 
@@ -355,6 +326,9 @@ int hv_cmd_dump(int argc, char **argv)
 				     g_strsignal(hv_cli_signal_received()), o.file,
 				     !was_running ? "" : resume_failed ? "; the VM is still paused" :
 				     "; VM resumed");
+		else if (res.stats.incomplete)
+			hv_cli_error("dump: %s; %s kept as written so far, flagged incomplete in its "
+				     "header", error->message, o.file);
 		else if (error != NULL)
 			hv_cli_error("dump: %s", error->message);
 		rc = exit_code(HV_EXIT_FAILURE);
@@ -367,10 +341,10 @@ int hv_cmd_dump(int argc, char **argv)
 		rc = HV_EXIT_FAILURE;
 out:
 	hv_capture_result_clear(&res);
-	if (prog.cache_fd >= 0) {
+	if (cache_fd >= 0) {
 		/* synced by the commit: now every page of it can go */
-		drop_cache(prog.cache_fd);
-		close(prog.cache_fd);
+		hv_cli_progress_end(&prog);
+		close(cache_fd);
 	}
 free_opts:
 	g_free(o.qmp_path);
@@ -379,5 +353,6 @@ free_opts:
 	g_free(o.control);
 	g_free(o.domain);
 	g_free(o.file);
+	hv_cli_write_opts_clear(&o.w);
 	return rc;
 }

@@ -136,6 +136,8 @@ int hv_cmd_run(int argc, char **argv)
 	g_autofree char *out_dir = NULL, *name = NULL, *safe = NULL, *panic_path = NULL;
 	g_autofree char *sock = NULL;
 	int timeout_s = 0;
+	HvCliWriteOpts wo = { .dump_level = -1 };
+	HvCaptureOptions copt = { 0 };
 	const GOptionEntry entries[] = {
 		{ "out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir,
 		  "directory for the vmcore (default: current)", "DIR" },
@@ -149,6 +151,7 @@ int hv_cmd_run(int argc, char **argv)
 		{ "oops-interval", 0, 0, G_OPTION_ARG_INT, &wopt.oops_interval_s,
 		  "skip an oops dump within SEC seconds of the last one (default 10)", "SEC" },
 		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &print.verbose, "say what was found where", NULL },
+		HV_CLI_WRITE_ENTRIES(&wo),
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("-- QEMU-BINARY [QEMU-ARGS...]");
@@ -180,6 +183,14 @@ int hv_cmd_run(int argc, char **argv)
 		hv_cli_error("run: usage: hvdump run [--out DIR] -- qemu-system-x86_64 ARGS...");
 		return HV_EXIT_USAGE;
 	}
+	if (!hv_cli_write_opts_apply(&wo, "run", &copt)) {
+		hv_cli_write_opts_clear(&wo);
+		return HV_EXIT_USAGE;
+	}
+	hv_cli_write_opts_clear(&wo);
+	wopt.format = copt.format;
+	wopt.dump_level = copt.dump_level;
+	wopt.threads = copt.threads;
 	if (timeout_s < 0 || wopt.max_oops < 0 || wopt.oops_interval_s < 0) {
 		hv_cli_error("run: --timeout, --max-oops-dumps and --oops-interval must not be negative");
 		return HV_EXIT_USAGE;

@@ -20,21 +20,22 @@
 
 G_BEGIN_DECLS
 
-/* Called as data is written: bytes done of at most total (an upper bound:
- * zero pages are left out on the way). */
-typedef void (*HvProgressFunc)(guint64 done, guint64 total, gpointer user_data);
-
 typedef struct {
 	GCancellable *cancellable;    /* optional: stops scans and writes */
 	const HvDumpFormat *format;   /* NULL: ELF */
-	HvProgressFunc progress;      /* optional */
+	guint dump_level;             /* makedumpfile's 0..31 */
+	guint threads;                /* compression threads; 0: online CPUs */
+	HvDumpProgressFunc progress;  /* optional: guest bytes scanned, output written */
 	gpointer progress_data;
 } HvCaptureOptions;
 
 typedef struct {
 	guint ncpus;
 	guint64 ram_bytes;
-	HvDumpStats stats;
+	HvDumpStats stats;            /* also filled when the dump was cut short and
+				       * kept flagged incomplete (stats.incomplete) */
+	const char *format;           /* the format's name */
+	gboolean classified;          /* struct pages were read for the dump level */
 	double seconds;
 	gboolean vmcoreinfo;        /* carried in the dump */
 	gboolean vmcoreinfo_verified;
@@ -56,11 +57,22 @@ typedef struct HvCapture HvCapture;
 /* Takes cpus (a reference) and ram (ownership, also on failure). */
 HvCapture *hv_capture_new(GArray *cpus, HvRamSource *ram, const HvCaptureOptions *opt,
 			  GError **error);
+/* A capture of a dump file's guest RAM (hvdump convert): its notes are
+ * kept as they are, the kernel layout comes from its VMCOREINFO. Takes
+ * ownership of f. */
+typedef struct HvDumpFile HvDumpFile;
+HvCapture *hv_capture_new_from_dump(HvDumpFile *f, const HvCaptureOptions *opt, GError **error);
 const HvDescriptor *hv_capture_get_descriptor(HvCapture *c);
+/* Changes the format and dump level before hv_capture_write (hvdumpd's
+ * low-space ladder). */
+void hv_capture_set_output(HvCapture *c, const HvDumpFormat *format, guint dump_level);
 /* Upper bound of the dump's data bytes (allocated guest RAM and headers),
  * for a free space check before writing. */
 guint64 hv_capture_estimate_bytes(HvCapture *c);
-/* Writes the dump into out (opened by the caller) and commits it. */
+/* Writes the dump into out (opened by the caller) and commits it. When the
+ * disk fills and the format can say so in the file (kdump), the file is
+ * committed flagged incomplete, res->stats.incomplete is set, and FALSE is
+ * still returned with the error. */
 gboolean hv_capture_write(HvCapture *c, HvOutput *out, HvCaptureResult *res, GError **error);
 void hv_capture_free(HvCapture *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvCapture, hv_capture_free)

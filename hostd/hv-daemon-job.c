@@ -14,6 +14,8 @@
 
 #define DUMP_FALLBACK_TIMEOUT_S (6 * 3600)
 #define MAX_NAME_SUFFIX 1000
+/* a degraded dump needs at least this much room to be worth writing */
+#define DEGRADE_MIN_BYTES (4u << 20)
 
 const char *const hv_job_result_names[] = {
 	"dumped", "dumped-fallback", "skipped-rate-limit", "skipped-low-space", "failed", "cancelled",
@@ -29,13 +31,14 @@ void hv_job_free(HvJob *j)
 	g_free(j->path);
 	g_free(j->error);
 	g_free(j->fallback_reason);
+	g_free(j->degraded);
 	g_free(j->vm_name);
 	g_free(j->uuid);
 	hv_capture_result_clear(&j->res);
 	g_free(j);
 }
 
-static void job_progress(guint64 done, guint64 total, gpointer data)
+static void job_progress(guint64 done, guint64 total, guint64 written, gpointer data)
 {
 	HvJob *j = data;
 	gint64 now = g_get_monotonic_time();
@@ -48,7 +51,8 @@ static void job_progress(guint64 done, guint64 total, gpointer data)
 	secs = (double)(now - j->progress_start) / 1e6;
 	g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "HVDUMP_VM", j->vm_name, "MESSAGE",
 			 "%s: capturing: %" G_GUINT64_FORMAT " of at most %" G_GUINT64_FORMAT
-			 " MiB written, %.0f MiB/s", j->vm_name, done >> 20, total >> 20,
+			 " MiB scanned, %" G_GUINT64_FORMAT " MiB written, %.0f MiB/s", j->vm_name,
+			 done >> 20, total >> 20, written >> 20,
 			 secs > 0 ? (double)(done >> 20) / secs : 0.0);
 }
 
@@ -88,6 +92,18 @@ static char *space_problem(const HvPolicy *p, guint64 need)
 				       G_GUINT64_FORMAT " MiB and min-free is %" G_GUINT64_FORMAT " MiB",
 				       avail >> 20, p->output_dir, need >> 20, p->min_free >> 20);
 	return NULL;
+}
+
+/* What a degraded dump may take: free space above min-free, within max-bytes. */
+static guint64 space_allowance(const HvPolicy *p)
+{
+	guint64 avail = hv_dumpdir_free_bytes(p->output_dir), allow = G_MAXUINT64;
+
+	if (avail != G_MAXUINT64)
+		allow = avail > p->min_free ? avail - p->min_free : 0;
+	if (p->max_bytes > 0)
+		allow = MIN(allow, p->max_bytes);
+	return allow;
 }
 
 static gboolean job_open(HvJob *j, const char *event, HvOutput **out_ret, GError **error)
@@ -168,13 +184,27 @@ static gboolean job_may_write(HvJob *j, HvCapture *c)
 		return FALSE;
 	}
 	why = space_problem(p, hv_capture_estimate_bytes(c));
-	if (why != NULL) {
-		/* the ladder: a smaller dump first; ELF has none yet */
+	if (why != NULL && p->on_low_space == HV_LOW_SPACE_DEGRADE) {
+		guint64 allow = space_allowance(p);
+
+		/* the ladder's last rung: the smallest dump there is, within what
+		 * space is left; should it not fit, it ends flagged incomplete
+		 * rather than not at all */
+		if (allow >= DEGRADE_MIN_BYTES) {
+			hv_capture_set_output(c, &hv_dump_format_kdump_zstd, HV_DUMP_LEVEL_MAX);
+			j->space_limit = allow;
+			j->degraded = g_strdup_printf("%s: written as kdump-zstd -d 31 within %"
+						      G_GUINT64_FORMAT " MiB", why, allow >> 20);
+			return TRUE;
+		}
 		j->result = HV_JOB_SKIPPED_SPACE;
-		j->error = p->on_low_space == HV_LOW_SPACE_DEGRADE ?
-			   g_strdup_printf("%s; no smaller dump to degrade to (ELF has no dump levels)",
-					   why) :
-			   g_strdup_printf("%s (on-low-space=skip)", why);
+		j->error = g_strdup_printf("%s; not even %u MiB for a degraded dump", why,
+					   DEGRADE_MIN_BYTES >> 20);
+		return FALSE;
+	}
+	if (why != NULL) {
+		j->result = HV_JOB_SKIPPED_SPACE;
+		j->error = g_strdup_printf("%s (on-low-space=skip)", why);
 		return FALSE;
 	}
 	return TRUE;
@@ -183,7 +213,9 @@ static gboolean job_may_write(HvJob *j, HvCapture *c)
 static void job_capture(HvJob *j)
 {
 	g_autoptr(GError) error = NULL;
-	HvCaptureOptions copt = { .cancellable = j->cancel, .progress = job_progress, .progress_data = j };
+	HvCaptureOptions copt = { .cancellable = j->cancel, .progress = job_progress, .progress_data = j,
+				  .format = hv_dump_format_lookup(j->policy->format),
+				  .dump_level = (guint)j->policy->dump_level };
 	g_autoptr(HvCapture) c = NULL;
 	g_autoptr(HvOutput) out = NULL;
 	HvMachineState st;
@@ -224,7 +256,11 @@ static void job_capture(HvJob *j)
 	if (!job_may_write(j, c))
 		return;
 	j->progress_start = j->progress_last = g_get_monotonic_time();
-	if (!job_open(j, hv_job_event(j), &out, &error) || !hv_capture_write(c, out, &j->res, &error))
+	if (!job_open(j, hv_job_event(j), &out, &error))
+		goto failed;
+	if (j->space_limit != 0)
+		hv_output_set_limit(out, j->space_limit);
+	if (!hv_capture_write(c, out, &j->res, &error) && !j->res.stats.incomplete)
 		goto failed;
 	j->bytes = j->res.stats.bytes_written;
 	j->seconds = j->res.seconds;

@@ -62,6 +62,8 @@ struct HvJob {
 	char *path;
 	char *error;
 	char *fallback_reason;
+	char *degraded;           /* why a smaller dump than the policy's was written */
+	guint64 space_limit;      /* bytes the degraded dump may take; 0: none */
 	HvCaptureResult res;
 	guint64 bytes;
 	double seconds;

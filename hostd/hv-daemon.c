@@ -577,6 +577,16 @@ static json_object *job_json(HvJob *j, const char *post, const char *post_result
 	if (j->result == HV_JOB_DUMPED || j->result == HV_JOB_FALLBACK) {
 		json_object_object_add(o, "path", json_object_new_string(j->path));
 		json_object_object_add(o, "bytes", json_object_new_uint64(j->bytes));
+		if (j->result == HV_JOB_DUMPED) {
+			json_object_object_add(o, "dump_format",
+					       json_object_new_string(j->res.format ? j->res.format : "elf"));
+			json_object_object_add(o, "dump_level",
+					       json_object_new_int((int)j->res.stats.dump_level));
+			json_object_object_add(o, "file_size", json_object_new_uint64(j->res.stats.file_size));
+			json_object_object_add(o, "complete", json_object_new_boolean(!j->res.stats.incomplete));
+		}
+		if (j->degraded != NULL)
+			json_object_object_add(o, "degraded", json_object_new_string(j->degraded));
 		json_object_object_add(o, "seconds", json_object_new_double(j->seconds));
 	}
 	if (j->error != NULL)
@@ -647,9 +657,13 @@ static void job_log(HvJob *j)
 
 	switch (j->result) {
 	case HV_JOB_DUMPED:
-		vm_log(v, G_LOG_LEVEL_MESSAGE, "%s dump written: %s (%" G_GUINT64_FORMAT " MiB, %.1f s, "
-		       "kernel %s)", hv_job_event(j), j->path, j->bytes >> 20, j->seconds,
-		       j->res.vmcoreinfo ? j->res.osrelease : "unknown");
+		vm_log(v, j->res.stats.incomplete || j->degraded ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
+		       "%s dump written%s: %s (%s -d %u, %" G_GUINT64_FORMAT " MiB, %.1f s, kernel %s)%s%s",
+		       hv_job_event(j), j->res.stats.incomplete ? " INCOMPLETE (out of space)" : "",
+		       j->path, j->res.format ? j->res.format : "elf", j->res.stats.dump_level,
+		       j->res.stats.file_size >> 20, j->seconds,
+		       j->res.vmcoreinfo ? j->res.osrelease : "unknown",
+		       j->degraded ? "; degraded: " : "", j->degraded ? j->degraded : "");
 		break;
 	case HV_JOB_FALLBACK:
 		vm_log(v, G_LOG_LEVEL_MESSAGE, "%s dump written by QEMU's dump-guest-memory: %s "

@@ -119,6 +119,39 @@ static gboolean referenced_by_kernel(HvRamSource *mem, const HvKernelInfo *ki, g
 	return FALSE;
 }
 
+/* init_uts_ns.name as the kernel has it, when it reads as one: each field
+ * NUL-terminated and printable, release as VMCOREINFO says. */
+static void read_utsname(HvRamSource *mem, HvKernelInfo *ki)
+{
+	const char *key = "OFFSET(uts_namespace.name)=";
+	const char *p = ki->vi.text != NULL ? strstr(ki->vi.text, key) : NULL;
+	guint64 off = 0, pa;
+	char uts[6][65];
+	guint i, k;
+
+	if (ki->vi.init_uts_ns == 0)
+		return;
+	if (p != NULL) {
+		off = g_ascii_strtoull(p + strlen(key), NULL, 10);
+		if (off > 4096)
+			return;
+	}
+	pa = hv_vmcoreinfo_kimage_pa(&ki->vi, ki->vi.init_uts_ns + off);
+	if (!hv_ram_source_read(mem, pa, uts, sizeof(uts)))
+		return;
+	for (i = 0; i < 6; i++) {
+		if (memchr(uts[i], '\0', sizeof(uts[i])) == NULL)
+			return;
+		for (k = 0; uts[i][k] != '\0'; k++)
+			if (!g_ascii_isprint(uts[i][k]))
+				return;
+	}
+	if (strcmp(uts[2], ki->vi.osrelease) != 0)
+		return;
+	memcpy(ki->utsname, uts, sizeof(uts));
+	ki->has_utsname = TRUE;
+}
+
 static void derive_layout(HvRamSource *mem, HvKernelInfo *ki)
 {
 	const HvVmcoreinfo *vi = &ki->vi;
@@ -299,6 +332,7 @@ gboolean hv_kernel_discover(HvRamSource *mem, GArray *cpus, guint64 known_paddr,
 	ki->vi = c->vi;
 	memset(&c->vi, 0, sizeof(c->vi));
 	derive_layout(mem, ki);
+	read_utsname(mem, ki);
 
 	if (cands->len > 1 && ki->has_kimage && ki->has_direct_map &&
 	    !referenced_by_kernel(mem, ki, ki->note_paddr)) {
@@ -318,5 +352,34 @@ gboolean hv_kernel_discover(HvRamSource *mem, GArray *cpus, guint64 known_paddr,
 		}
 	}
 	clear_candidates(cands);
+	return TRUE;
+}
+
+gboolean hv_kernel_from_vmcoreinfo(HvRamSource *mem, const char *text, gsize len,
+				   HvKernelInfo *ki, GError **error)
+{
+	HvPgtable pt;
+
+	memset(ki, 0, sizeof(*ki));
+	ki->warnings = g_ptr_array_new_with_free_func(g_free);
+	if (!hv_vmcoreinfo_parse((const guint8 *)text, len, &ki->vi, error)) {
+		g_prefix_error(error, "VMCOREINFO: ");
+		return FALSE;
+	}
+	ki->found = TRUE;
+	/* swapper_pg_dir is init_top_pgt on x86_64: the kernel's own tables */
+	hv_pgtable_init(&pt, hv_ram_source_phys_read, mem,
+			hv_vmcoreinfo_kimage_pa(&ki->vi, ki->vi.swapper_pg_dir) & HV_PTE_ADDR_MASK,
+			ki->vi.pgtable_l5);
+	if (!verify(mem, &ki->vi, &pt)) {
+		warn(ki, "the dump's page tables do not map the kernel where its VMCOREINFO says "
+		     "(or those pages are not in the dump)");
+		return TRUE;
+	}
+	ki->verified = TRUE;
+	ki->pgtable = pt;
+	ki->has_pgtable = TRUE;
+	derive_layout(mem, ki);
+	read_utsname(mem, ki);
 	return TRUE;
 }

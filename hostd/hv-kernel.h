@@ -35,6 +35,11 @@ typedef struct {
 	guint64 kimage_vaddr, kimage_paddr, kimage_size;
 	gboolean has_direct_map;
 	guint64 page_offset_base;
+	/* the kernel's own struct new_utsname (init_uts_ns): sysname, nodename,
+	 * release, version, machine, domainname, 65 bytes each, each
+	 * NUL-terminated; for kdump headers */
+	gboolean has_utsname;
+	char utsname[6][65];
 	gboolean has_pgtable;
 	HvPgtable pgtable;       /* kernel page tables used (ctx = HvRamSource) */
 	GPtrArray *warnings;     /* char*, one line each */
@@ -49,5 +54,11 @@ void hv_kernel_info_clear(HvKernelInfo *ki);
 gboolean hv_kernel_discover(HvRamSource *mem, GArray *cpus, guint64 known_paddr,
 			    HvKernelInfo *ki, GError **error);
 
+/* The same layout for a dump file's RAM (convert, info): VMCOREINFO comes
+ * with the file, the kernel's page tables are its swapper_pg_dir. FALSE
+ * only when the text does not parse; tables that contradict it are a
+ * warning (then has_pgtable stays FALSE). */
+gboolean hv_kernel_from_vmcoreinfo(HvRamSource *mem, const char *text, gsize len,
+				   HvKernelInfo *ki, GError **error);
 
 G_END_DECLS

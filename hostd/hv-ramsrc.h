@@ -7,7 +7,7 @@
  * cancellation. One ops table per kind of source:
  *   - hv-ramsrc-fd.c: QEMU's RAM backend files (memfd, file, hugetlbfs);
  *   - hv-ramsrc-mem.c: buffers in this process (tests, fuzzers);
- *   - later: QEMU's own dump streamed in, a vmcore file.
+ *   - hv-ramsrc-dump.c: a vmcore file (info, convert).
  * A source knows nothing of QEMU or QMP: hv-vm.c finds the files.
  */
 #pragma once
@@ -112,5 +112,11 @@ typedef struct {
 	guint64 fd_offset;
 } HvRamFile;
 HvRamSource *hv_ram_source_new_files(const HvRamFile *files, guint n, GError **error);
+
+/* Guest RAM as a vmcore file holds it (hv-ramsrc-dump.c): the file's regions,
+ * its present pages as data extents, excluded pages reading as zero. Takes
+ * ownership of f. */
+typedef struct HvDumpFile HvDumpFile;
+HvRamSource *hv_ram_source_new_dump(HvDumpFile *f);
 
 G_END_DECLS

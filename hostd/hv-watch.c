@@ -300,7 +300,8 @@ static EventOutcome handle_oops(Watch *w, HvCapture *c)
 static EventOutcome handle_event(Watch *w)
 {
 	g_autoptr(GError) error = NULL;
-	HvCaptureOptions copt = { .cancellable = w->opt->cancellable };
+	HvCaptureOptions copt = { .cancellable = w->opt->cancellable, .format = w->opt->format,
+				  .dump_level = w->opt->dump_level, .threads = w->opt->threads };
 	g_autoptr(HvCapture) c = NULL;
 	HvMachineState st;
 

@@ -36,6 +36,9 @@ typedef struct {
 	int max_oops;               /* oops dumps per run */
 	int oops_interval_s;        /* none within this many seconds of the last */
 	int timeout_s;              /* 0: no deadline */
+	const HvDumpFormat *format; /* NULL: ELF */
+	guint dump_level;
+	guint threads;              /* compression threads; 0: online CPUs */
 	GCancellable *cancellable;
 	GSpawnChildSetupFunc child_setup; /* run in QEMU's process before exec */
 	/* reporting: one line (is_error: a failure the user must know) */

@@ -2,9 +2,11 @@
  * (printable only), the capture summary, and signals as a GCancellable. */
 #include "hvdump-cli.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 static void vprint(const char *fmt, va_list ap)
@@ -104,6 +106,102 @@ void hv_cli_child_setup(gpointer data)
 	signal(SIGXFSZ, SIG_DFL);
 }
 
+gboolean hv_cli_write_opts_apply(const HvCliWriteOpts *w, const char *cmd, HvCaptureOptions *opt)
+{
+	const HvDumpFormat *f = hv_dump_format_lookup(w->format != NULL ? w->format : "elf");
+
+	if (f == NULL) {
+		hv_cli_error("%s: unknown --format '%s' (one of %s)", cmd, w->format,
+			     hv_dump_format_names());
+		return FALSE;
+	}
+	if (w->dump_level != -1 && (w->dump_level < 0 || w->dump_level > (int)HV_DUMP_LEVEL_MAX)) {
+		hv_cli_error("%s: --dump-level must be 0..31 (makedumpfile's bits)", cmd);
+		return FALSE;
+	}
+	if (w->threads < 0 || w->threads > 256) {
+		hv_cli_error("%s: --threads must be 1..256 (0: online CPUs)", cmd);
+		return FALSE;
+	}
+	opt->format = f;
+	opt->dump_level = w->dump_level == -1 ? HV_CLI_DUMP_LEVEL_DEFAULT : (guint)w->dump_level;
+	opt->threads = (guint)w->threads;
+	return TRUE;
+}
+
+void hv_cli_write_opts_clear(HvCliWriteOpts *w)
+{
+	g_clear_pointer(&w->format, g_free);
+}
+
+static void drop_cache(int fd)
+{
+	/* starts writeback of dirty pages and drops the clean ones */
+	if (fd >= 0)
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+#define CACHE_DROP_BYTES (64u << 20)
+
+void hv_cli_progress_init(HvCliProgress *p, const char *what, gboolean quiet, int cache_fd)
+{
+	memset(p, 0, sizeof(*p));
+	p->what = what;
+	p->draw = !quiet && isatty(STDERR_FILENO);
+	p->cache_fd = cache_fd;
+	p->t0 = g_get_monotonic_time();
+}
+
+static char *human(guint64 b)
+{
+	return b >= (10ull << 30) ? g_strdup_printf("%.1f GiB", (double)b / (1 << 30))
+				  : g_strdup_printf("%" G_GUINT64_FORMAT " MiB", b >> 20);
+}
+
+void hv_cli_progress(guint64 scanned, guint64 total, guint64 written, gpointer data)
+{
+	HvCliProgress *p = data;
+	gint64 now = g_get_monotonic_time();
+	double secs = (double)(now - p->t0) / 1e6, rate;
+	unsigned pct, fill, k;
+	char bar[21];
+	g_autofree char *s = NULL, *t = NULL, *wr = NULL, *eta = NULL;
+
+	if (p->cache_fd >= 0 && written - p->dropped_at >= CACHE_DROP_BYTES) {
+		drop_cache(p->cache_fd);
+		p->dropped_at = written;
+	}
+	if (!p->draw || (now - p->last < 200000 && scanned < total))
+		return;
+	p->last = now;
+	p->drawn = TRUE;
+	pct = total ? (unsigned)(scanned * 100 / total) : 100u;
+	fill = pct / 5;
+	for (k = 0; k < 20; k++)
+		bar[k] = k < fill ? '#' : ' ';
+	bar[20] = '\0';
+	rate = secs > 0.2 ? (double)scanned / secs : 0;
+	if (rate > 0 && total > scanned) {
+		guint64 left = (guint64)((double)(total - scanned) / rate);
+
+		eta = g_strdup_printf(", ETA %" G_GUINT64_FORMAT ":%02u", left / 60, (unsigned)(left % 60));
+	}
+	s = human(scanned);
+	t = human(total);
+	wr = human(written);
+	fprintf(stderr, "\rhvdump: %s [%s] %3u%% %s of %s scanned, %s written, %.0f MiB/s%s\033[K",
+		p->what, bar, pct, s, t, wr, rate / (1 << 20), eta ? eta : "");
+	fflush(stderr);
+}
+
+void hv_cli_progress_end(HvCliProgress *p)
+{
+	if (p->drawn)
+		fputs("\r\033[K", stderr);
+	p->drawn = FALSE;
+	drop_cache(p->cache_fd);
+}
+
 void hv_cli_report(const char *path, const HvCaptureResult *res, gboolean verbose)
 {
 	guint i;
@@ -129,9 +227,21 @@ void hv_cli_report(const char *path, const HvCaptureResult *res, gboolean verbos
 		hv_cli_info("guest %s on CPU %u at %s: %s", hv_descriptor_event_name(res->desc.event),
 			    res->desc.event_cpu, ts, res->desc.message);
 	}
-	hv_cli_info("wrote %s: %u vCPUs, %" G_GUINT64_FORMAT " MiB RAM, %" G_GUINT64_FORMAT
-		    " MiB of data, kernel %s, %.2f s",
-		    path, res->ncpus, res->ram_bytes >> 20, res->stats.bytes_written >> 20,
+	if (verbose) {
+		g_autoptr(GString) ex = g_string_new(NULL);
+		guint c;
+
+		for (c = HV_PAGE_ZERO; c < HV_PAGE_NCLASS; c++)
+			g_string_append_printf(ex, "%s%" G_GUINT64_FORMAT " %s", ex->len ? ", " : "",
+					       res->stats.pages_excluded[c], hv_page_class_name(c));
+		hv_cli_info("pages: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " dumped; left out: %s",
+			    res->stats.pages_dumped, res->stats.pages_total, ex->str);
+	}
+	hv_cli_info("%s %s: %s -d %u, %u vCPUs, %" G_GUINT64_FORMAT " MiB RAM, %" G_GUINT64_FORMAT
+		    " MiB of data, %" G_GUINT64_FORMAT " MiB file, kernel %s, %.2f s",
+		    res->stats.incomplete ? "INCOMPLETE (disk full):" : "wrote", path,
+		    res->format ? res->format : "elf", res->stats.dump_level, res->ncpus,
+		    res->ram_bytes >> 20, res->stats.bytes_written >> 20, res->stats.file_size >> 20,
 		    res->vmcoreinfo ? res->osrelease : "unknown (no VMCOREINFO)", res->seconds);
 }
 

@@ -21,6 +21,8 @@ static const char usage[] =
 	"  list [-c URI]               libvirt's domains and whether hvdump can dump them\n"
 	"  run [--out DIR] -- QEMU...  run QEMU; on guest panic write DIR/NAME.vmcore\n"
 	"  dump --daemon VM FILE       ask the running hvdumpd to dump VM to FILE\n"
+	"  convert IN OUT              write a vmcore again in another format or dump level\n"
+	"  info FILE                   format, compression, dump level, pages by class\n"
 	"  status                      the VMs hvdumpd watches, their states and last dumps\n"
 	"\n"
 	"Run 'hvdump COMMAND --help' for a command's options; see hvdump(1).\n";
@@ -49,6 +51,10 @@ int main(int argc, char **argv)
 		return hv_cmd_list(argc - 1, argv + 1);
 	if (strcmp(argv[1], "status") == 0)
 		return hv_cmd_status(argc - 1, argv + 1);
+	if (strcmp(argv[1], "convert") == 0)
+		return hv_cmd_convert(argc - 1, argv + 1);
+	if (strcmp(argv[1], "info") == 0)
+		return hv_cmd_info(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return hv_cmd_run(argc - 1, argv + 1);
 	hv_cli_error("unknown command '%s' (try --help)", argv[1]);

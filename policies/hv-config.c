@@ -832,26 +832,31 @@ static gboolean get_match(const Source *s, const Group *g, HvPolicy *p, GError *
 	return TRUE;
 }
 
-/* format= and dump-level=: only ELF today, and ELF has no dump levels. */
+/* format= and dump-level=: every format hvdump writes, makedumpfile's
+ * levels for all of them (ELF leaves excluded pages out as holes). */
 static gboolean get_format(const Source *s, const Group *g, HvPolicy *p, GError **error)
 {
+	static const char *const formats[] = {
+		"elf", "kdump-zlib", "kdump-zstd", "kdump-lzo", "kdump-snappy", NULL,
+	};
 	g_autofree char *format = NULL;
-	guint level = 0;
+	guint level = (guint)p->dump_level;
 
 	if (!get_string(s, g, "format", &format, error))
 		return FALSE;
-	if (format != NULL && strcmp(format, "elf") != 0) {
+	if (format != NULL && !g_strv_contains(formats, format)) {
 		g_autofree char *q = quote(format);
 
 		return fail_at(error, s->path, key_line(g, "format"),
-			       "format '%s' not supported (supported: elf)", q);
+			       "format '%s' not supported (supported: elf, kdump-zlib, kdump-zstd, "
+			       "kdump-lzo, kdump-snappy)", q);
+	}
+	if (format != NULL) {
+		g_free(p->format);
+		p->format = g_steal_pointer(&format);
 	}
 	if (!get_uint(s, g, "dump-level", 0, 31, &level, error))
 		return FALSE;
-	if (level != 0)
-		return fail_at(error, s->path, key_line(g, "dump-level"),
-			       "dump-level %u with format elf: ELF has no dump levels, only 0 is "
-			       "accepted (makedumpfile -d filters an ELF dump afterwards)", level);
 	p->dump_level = (int)level;
 	return TRUE;
 }

@@ -2,7 +2,8 @@
 # tests/demo.sh — set up if needed, build, then the main job on the built-in
 # demo guest: boot the Debian kernel under QEMU with hvdump_guest.ko loaded,
 # panic it (sysrq c), capture it from the host with `hvdump run`, and show
-# what crash says: the panic string and the backtrace; then the same crash
+# what crash says: the panic string and the backtrace; the same dump as
+# kdump-tools would keep it (kdump-zstd, dump level 31); then the same crash
 # as the host service sees it (hvdumpd watching a QMP socket directory:
 # dump, JSON report, the policy's poweroff). Idempotent; the vmcores are
 # replaced on each run.
@@ -41,6 +42,14 @@ echo "== crash $HVDUMP_VMLINUX $out/demo.vmcore"
 printf 'sys\nbt\nquit\n' | crash -s "$HVDUMP_VMLINUX" "$out/demo.vmcore" |
 	grep -v '^WARNING: active task .* not found in PID hash'
 
+echo "== what kdump-tools would keep: hvdump convert --format kdump-zstd --dump-level 31"
+rm -f "$out/demo.kdump"
+"$root/build/hostd/hvdump" convert --format kdump-zstd --dump-level 31 -v "$out/demo.vmcore" "$out/demo.kdump" 2>&1 |
+	sed 's/^/   /'
+echo "== hvdump info $out/demo.kdump"
+"$root/build/hostd/hvdump" info "$out/demo.kdump" | grep -v '^VMCOREINFO' | sed 's/^/   /'
+printf 'sys\nquit\n' | crash -s "$HVDUMP_VMLINUX" "$out/demo.kdump" | grep -E 'PANIC|DUMPFILE' | sed 's/^/   crash: /'
+
 # The same crash as a host service sees it: hvdumpd watches a socket
 # directory; a guest started with its QMP socket there panics; the daemon
 # dumps it, writes the report, applies the policy (here: power it off).
@@ -56,6 +65,8 @@ state-dir=$svc/state
 
 [policy demo]
 match=*
+format=kdump-zstd
+dump-level=31
 output-dir=$svc/dumps
 post-action=poweroff
 CONF

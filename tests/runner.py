@@ -28,7 +28,8 @@ TAP_RE = re.compile(r"^(not ok|ok)\b\s*\d*\s*-?\s*(.*?)(?:\s+#\s*(SKIP|TODO)\b(.
 
 def programs():
     for t in ["qmp", "machine", "kernel", "elfcore", "qemu-args", "descriptor", "ramsrc", "capture",
-              "config", "dumpdir", "concurrency"]:
+              "config", "dumpdir", "concurrency", "compress", "pagesel", "kdump-writer", "reader",
+              "pageclass"]:
         yield ("unit/" + t, [os.path.join(BUILD, "tests", "test-" + t), "--tap"], 300, True)
     # the engine's captures on many threads at once, under ThreadSanitizer: a
     # data race exits 66. GSlice is off: its futex locks are invisible to TSan.
@@ -36,11 +37,12 @@ def programs():
                                 "TSAN_OPTIONS=halt_on_error=1:exitcode=66",
                                 os.path.join(ROOT, "build-tsan", "tests", "test-concurrency"),
                                 "--tap"], 600, True)
-    for t in ["registers", "mtree", "vmcoreinfo", "qmp", "kernel", "descriptor"]:
+    for t in ["registers", "mtree", "vmcoreinfo", "qmp", "kernel", "descriptor", "pgtable",
+              "pageclass", "reader-elf", "reader-kdump", "reader-flat"]:
         yield ("fuzz/" + t, ["FUZZ", t], FUZZ_SECONDS + 120, False)
     for t in ["test_module_build", "test_panic", "test_live_dump", "test_errors", "test_q35_big",
               "test_module", "test_hostile", "test_hugetlb", "test_libvirt", "test_policies",
-              "test_daemon", "test_daemon_libvirt"]:
+              "test_daemon", "test_daemon_libvirt", "test_dump_levels", "test_kernel612"]:
         yield ("e2e/" + t, ["/usr/bin/python3", os.path.join(ROOT, "tests", "e2e", t + ".py")],
                900, True)
 

@@ -82,10 +82,11 @@ typedef struct {
 	gboolean monotonic;
 } Progress;
 
-static void on_progress(guint64 done, guint64 total, gpointer user_data)
+static void on_progress(guint64 done, guint64 total, guint64 written, gpointer user_data)
 {
 	Progress *p = user_data;
 
+	(void)written;
 	p->monotonic &= done >= p->last_done && done <= total;
 	p->calls++;
 	p->last_done = done;
@@ -132,7 +133,7 @@ static void test_capture_writes_the_synthetic_guest(Fixture *f, gconstpointer da
 {
 	g_autoptr(GError) error = NULL;
 	Progress prog = { .monotonic = TRUE };
-	HvCaptureOptions opt = { .progress = on_progress, .progress_data = &prog };
+	HvCaptureOptions opt = { .progress = on_progress, .progress_data = &prog, .dump_level = 1 };
 	g_autoptr(HvCapture) c = hv_capture_new(f->cpus, g_steal_pointer(&f->src), &opt, &error);
 	g_autoptr(HvOutput) out = NULL;
 	g_autofree char *vmci = NULL;

@@ -1,5 +1,6 @@
 /* test-concurrency.c — captures of different guests at the same time, on
- * plain POSIX threads, as hvdumpd's workers run them. The engine keeps no
+ * plain POSIX threads, as hvdumpd's workers run them, in every format (the
+ * kdump ones compress on threads of their own). The engine keeps no
  * global state; run under ThreadSanitizer (build-tsan, see tests/run.sh)
  * this proves it: any data race fails the test. */
 #include <pthread.h>
@@ -30,9 +31,18 @@ static void *capture_thread(void *data)
 	Work *w = data;
 	int r;
 
+	static const char *const formats[] = {
+		"elf", "kdump-zlib", "kdump-zstd", "kdump-lzo", "kdump-snappy",
+	};
+
 	for (r = 0; r < ROUNDS; r++) {
 		GError *error = NULL;
-		HvCaptureOptions opt = { 0 };
+		/* every format, kdump ones with their own compression threads (the
+		 * codecs' per-thread state is under test too) */
+		HvCaptureOptions opt = {
+			.format = hv_dump_format_lookup(formats[(w->index + r) % G_N_ELEMENTS(formats)]),
+			.dump_level = 1, .threads = 2,
+		};
 		GArray *cpus = sg_cpus();
 		HvCapture *c = hv_capture_new(cpus, sg_source(w->ram), &opt, &error);
 		HvOutput *out = NULL;

@@ -128,8 +128,8 @@ static void test_every_key_parsed(void)
 		"\n"
 		"[policy  all things ]\n"
 		"match=db-*;web-?\n"
-		"format=elf\n"
-		"dump-level=0\n"
+		"format=kdump-zstd\n"
+		"dump-level=31\n"
 		"output-dir=/srv/dumps\n"
 		"file-name={uuid}-{{x}}.core\n"
 		"post-action=reset\n"
@@ -161,8 +161,8 @@ static void test_every_key_parsed(void)
 	g_assert_cmpuint(g_strv_length(p->match), ==, 2);
 	g_assert_cmpstr(p->match[0], ==, "db-*");
 	g_assert_cmpstr(p->match[1], ==, "web-?");
-	g_assert_cmpstr(p->format, ==, "elf");
-	g_assert_cmpint(p->dump_level, ==, 0);
+	g_assert_cmpstr(p->format, ==, "kdump-zstd");
+	g_assert_cmpint(p->dump_level, ==, 31);
 	g_assert_cmpstr(p->output_dir, ==, "/srv/dumps");
 	g_assert_cmpstr(p->file_name, ==, "{uuid}-{{x}}.core");
 	g_assert_cmpint(p->post_action, ==, HV_POST_RESET);
@@ -362,9 +362,9 @@ static void test_errors_name_file_and_line(void)
 		  "policy 'a' is defined twice: here and at " },
 		/* policies */
 		{ "[policy a]\nformat=kdump\n", 2,
-		  "format 'kdump' not supported (supported: elf)" },
-		{ "[policy a]\nformat=ELF\n", 2, "format 'ELF' not supported (supported: elf)" },
-		{ "[policy a]\nformat=elf\ndump-level=31\n", 3, "ELF has no dump levels" },
+		  "format 'kdump' not supported (supported: elf, kdump-zlib, kdump-zstd, kdump-lzo, "
+		  "kdump-snappy)" },
+		{ "[policy a]\nformat=ELF\n", 2, "format 'ELF' not supported (supported: elf, " },
 		{ "[policy a]\nfile-name={nmae}.vmcore\n", 2,
 		  "file-name has an unknown placeholder '{nmae}'" },
 		{ "[policy a]\nfile-name={name\n", 2, "file-name has a '{' without its '}'" },

@@ -22,21 +22,15 @@ typedef struct {
 
 /* one extent per region: all of it */
 
-static gboolean whole_extent(gpointer user_data, guint index, guint64 *off, guint64 *len,
-			     const guint8 **data, GError **error)
+static gboolean whole_extent(gpointer user_data, guint index, guint64 *cursor, guint64 *off,
+			     guint64 *len, const guint8 **data, GError **error)
 {
-	static guint last = G_MAXUINT;
-	static gboolean done;
 	Src *s = user_data;
 
 	(void)error;
-	if (index != last) {
-		last = index;
-		done = FALSE;
-	}
-	if (done)
+	if (*cursor != 0)
 		return FALSE;
-	done = TRUE;
+	*cursor = s->size[index];
 	*off = 0;
 	*len = s->size[index];
 	*data = s->seg[index];
@@ -63,6 +57,7 @@ static void test_elfcore_layout_notes_and_sparseness(void)
 				.has_kimage = TRUE, .kimage_vaddr = 0xffffffff81000000ull,
 				.kimage_paddr = 0x1000000 + 0x3000, .kimage_size = 0x2000 };
 	Src src = { .seg = { ram }, .size = { n } };
+	HvDumpOptions dopt = { .dump_level = 1 };
 	HvDumpStats st;
 	HvOutput *out;
 	struct stat sb;
@@ -86,8 +81,8 @@ static void test_elfcore_layout_notes_and_sparseness(void)
 	g_assert_no_error(error);
 	g_assert_true(g_file_test(part, G_FILE_TEST_EXISTS));
 	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
-	g_assert_true(hv_dump_write(&hv_dump_format_elf, out, &layout, whole_extent, &src, &st,
-				    &error));
+	g_assert_true(hv_dump_write(&hv_dump_format_elf, out, &layout, &dopt, whole_extent, &src, 0,
+				    &st, &error));
 	g_assert_no_error(error);
 	g_assert_true(hv_output_commit(out, &error));
 	hv_output_free(out);

@@ -1,0 +1,13 @@
+/* fuzz-reader-flat.c — libFuzzer target: the dump reader (hv-dumpfile.h) on
+ * makedumpfile's and QEMU's flattened streams (the
+ * index, and the ELF or kdump reader through it); the input is the whole file. Seeds:
+ * tests/fuzz/seeds/reader-flat/ (tests/fuzz/mkseeds_dump.py); what is done
+ * with an input: fuzz-reader.h. */
+#include "fuzz-reader.h"
+
+int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
+int LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
+{
+	fuzz_reader_input(data, size);
+	return 0;
+}
