@@ -24,6 +24,10 @@ ACCEL = os.environ.get("HVDUMP_ACCEL", "tcg")
 QEMU = os.environ.get("HVDUMP_QEMU", "qemu-system-x86_64")
 SYSTEM_PYTHON = "/usr/bin/python3"  # the one python3-drgn is installed for
 GUEST_TIMEOUT = 300
+# Debian 12's 6.12 kernel, the second test guest (empty when the archive has none)
+KERNEL_612 = os.environ.get("HVDUMP_KERNEL_612", "")
+INITRD_612 = os.environ.get("HVDUMP_INITRD_612", "")
+KVER_612 = os.environ.get("HVDUMP_KVER_612", "")
 
 
 class Tap:
@@ -113,7 +117,7 @@ class Guest:
 
     def __init__(self, action="tick", mem="512M", smp=2, machine="pc", memfd=True, kernel=True,
                  extra_append="", backend_file=None, qmp_path=None, name=None, extra_args=(),
-                 no_reboot=True):
+                 no_reboot=True, kernel612=False):
         self.dir = tempfile.mkdtemp(prefix="hvdump-e2e-")
         # QEMU serves one client per QMP socket: one for the test, one for hvdump
         self.test_sock = os.path.join(self.dir, "test.sock")
@@ -136,7 +140,9 @@ class Guest:
             args += ["-object", "memory-backend-memfd,id=mem0,size=%s,share=on" % mem,
                      "-machine", "memory-backend=mem0"]
         if kernel:
-            args += ["-kernel", KERNEL, "-initrd", INITRD, "-append", append_line(action, extra_append)]
+            args += ["-kernel", KERNEL_612 if kernel612 else KERNEL,
+                     "-initrd", INITRD_612 if kernel612 else INITRD,
+                     "-append", append_line(action, extra_append)]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "qemu.err"), "w"),
                                      start_new_session=True)
@@ -203,6 +209,13 @@ class Guest:
                 pass
         self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def meminfo(console):
+    """The guest's /proc/meminfo as the initramfs printed it (hvdump.meminfo=1):
+    {key: kB}."""
+    import re
+    return {k: int(v) for k, v in re.findall(r"^HVDUMP-MEMINFO (\w+): *(\d+) kB", console, re.M)}
 
 
 def crash(vmcore, commands, timeout=300):

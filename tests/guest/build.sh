@@ -22,5 +22,17 @@ meson compile -C build >&2
 for ko in build/guest-module/hvdump_guest.ko build/tests/hvdump_crashtest.ko; do
 	[ -s "$ko" ] || { echo "build.sh: $ko was not built" >&2; exit 1; }
 done
-bash tests/guest/mkinitramfs.sh "$HVDUMP_KVER" "$HVDUMP_INITRD" \
+[ -x build/tests/memhog ] || { echo "build.sh: build/tests/memhog was not built" >&2; exit 1; }
+MEMHOG=$root/build/tests/memhog bash tests/guest/mkinitramfs.sh "$HVDUMP_KVER" "$HVDUMP_INITRD" \
 	build/guest-module/hvdump_guest.ko build/tests/hvdump_crashtest.ko >&2
+# Debian 12's 6.12 guest: the module built against its headers, its own initramfs
+if [ -n "${HVDUMP_KVER_612:-}" ] && [ -d "${HVDUMP_KHEADERS_612:-}" ]; then
+	mkdir -p build/guest-612
+	if [ ! -s build/guest-612/hvdump_guest.ko ] ||
+		[ -n "$(find guest-module -newer build/guest-612/hvdump_guest.ko -type f)" ]; then
+		sh guest-module/kbuild.sh "$root/guest-module" "$root/build/guest-612/kbuild" \
+			"$HVDUMP_KHEADERS_612" "$root/build/guest-612/hvdump_guest.ko" >&2
+	fi
+	MEMHOG=$root/build/tests/memhog bash tests/guest/mkinitramfs.sh "$HVDUMP_KVER_612" \
+		"$HVDUMP_INITRD_612" build/guest-612/hvdump_guest.ko >&2
+fi

@@ -19,6 +19,20 @@
 #   hvdump.fill_mb=N     before the action, write N MiB of non-zero data to
 #                        the RAM-backed root (benchmarks), then print
 #                        "HVDUMP-FILLED N"
+#   hvdump.mix=1         before the action, a realistic memory mix scaled by
+#                        hvdump.mix_mb=M (default 32): M MiB from /dev/urandom
+#                        in a file (incompressible page cache), M MiB of text
+#                        lines in a file (page cache), two processes holding
+#                        M/2 MiB of heap each (anonymous memory, half random,
+#                        half text: /bin/memhog), M MiB written and deleted
+#                        (freed memory that is not zero); then
+#                        "HVDUMP-MIX-READY ..." with the guest's meminfo
+#   hvdump.meminfo=1     right before the action: /proc/meminfo on the
+#                        console, "HVDUMP-MEMINFO <line>" each, then
+#                        "HVDUMP-MEMINFO-END" (the free-page oracle)
+# MEMHOG (environment) is the static memhog binary to include, if set.
+# Debian's 6.12 ships its modules as .ko.xz: they are decompressed on the way
+# (busybox insmod reads plain .ko only).
 # Rebuilt only when its inputs change (a stamp holds their checksum).
 set -euo pipefail
 
@@ -28,10 +42,18 @@ shift 2
 extra=("$@")
 here=$(cd "$(dirname "$0")" && pwd)
 moddir=/lib/modules/$kver/kernel
-mods=("$moddir/drivers/misc/pvpanic/pvpanic.ko" "$moddir/drivers/misc/pvpanic/pvpanic-mmio.ko" "${extra[@]}")
+pv() { # the module file, plain or xz
+	if [ -f "$moddir/drivers/misc/pvpanic/$1.ko" ]; then
+		echo "$moddir/drivers/misc/pvpanic/$1.ko"
+	else
+		echo "$moddir/drivers/misc/pvpanic/$1.ko.xz"
+	fi
+}
+mods=("$(pv pvpanic)" "$(pv pvpanic-mmio)" "${extra[@]}")
+memhog=${MEMHOG:-}
 
 stamp_input() {
-	cat "$0" /bin/busybox "${mods[@]}" | sha256sum | cut -d' ' -f1
+	cat "$0" /bin/busybox "${mods[@]}" ${memhog:+"$memhog"} | sha256sum | cut -d' ' -f1
 }
 want=$(stamp_input)
 if [ -s "$out" ] && [ -f "$out.stamp" ] && [ "$(cat "$out.stamp")" = "$want" ]; then
@@ -42,8 +64,12 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules}
 cp /bin/busybox "$root/bin/busybox"
+[ -z "$memhog" ] || cp "$memhog" "$root/bin/memhog"
 for m in "${mods[@]}"; do
-	cp "$m" "$root/lib/modules/"
+	case "$m" in
+	*.ko.xz) xz -dc "$m" >"$root/lib/modules/$(basename "$m" .xz)" ;;
+	*) cp "$m" "$root/lib/modules/" ;;
+	esac
 done
 cat >"$root/init" <<'EOF'
 #!/bin/busybox sh
@@ -85,10 +111,36 @@ if [ "$fill" -gt 0 ] 2>/dev/null; then
 	dd if=/dev/zero bs=1M count="$fill" 2>/dev/null | tr '\000' 'h' >/fill
 	echo "HVDUMP-FILLED $fill"
 fi
+if [ "$(arg hvdump.mix 0)" = 1 ]; then
+	m=$(arg hvdump.mix_mb 32)
+	dd if=/dev/urandom of=/mix-random bs=1M count="$m" 2>/dev/null
+	# 1 MiB of varied text lines, repeated: each page compresses like text
+	awk 'BEGIN { for (i = 0; i < 16000; i++) printf "%06d kernel: line %d of the log, value=%d status=%s\n", i, i, (i * 7919) % 100003, (i % 7) ? "ok" : "retry" }' >/mix-text1
+	i=0
+	while [ $i -lt "$m" ]; do cat /mix-text1; i=$((i + 1)); done >/mix-text
+	rm -f /mix-text1
+	if [ -x /bin/memhog ]; then
+		/bin/memhog $((m / 2 + 1)) /memhog-1.ready &
+		/bin/memhog $((m / 2 + 1)) /memhog-2.ready &
+	fi
+	dd if=/dev/urandom of=/mix-freed bs=1M count="$m" 2>/dev/null
+	rm -f /mix-freed
+	i=0
+	while [ -x /bin/memhog ] && [ $i -lt 600 ] && ! { [ -e /memhog-1.ready ] && [ -e /memhog-2.ready ]; }; do
+		sleep 1
+		i=$((i + 1))
+	done
+	echo "HVDUMP-MIX-READY random=${m}M text=${m}M anon=$((2 * (m / 2 + 1)))M freed=${m}M $(grep -E '^(MemFree|Cached|AnonPages):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
+fi
 for f in /sys/kernel/hvdump/*; do
 	[ -e "$f" ] && echo "HVDUMP-SYSFS ${f##*/}=$(cat "$f")"
 done
 echo "HVDUMP-GUEST-READY"
+if [ "$(arg hvdump.meminfo 0)" = 1 ]; then
+	# the free-page oracle: what the kernel counts, just before the action
+	sed 's/^/HVDUMP-MEMINFO /' /proc/meminfo
+	echo "HVDUMP-MEMINFO-END"
+fi
 case "$(arg hvdump.action sysrq)" in
 sysrq)
 	echo c >/proc/sysrq-trigger

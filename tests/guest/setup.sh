@@ -10,15 +10,16 @@
 #   * the debug vmlinux of that kernel, extracted alone from the -dbg .deb and
 #     cached under $HVDUMP_CACHE (default ~/.cache/hvdump);
 #   * checkpatch.pl from linux-source, cached the same way;
-#   * Debian 12's newest 6.12 headers for the guest module's portability build
-#     (none in the archive is a recorded fact, not a failure);
+#   * Debian 12's newest 6.12 headers and kernel image: the guest module's
+#     portability build and the second test guest kernel (none in the
+#     archive is a recorded fact, not a failure);
 #   (the busybox test initramfs is built after the modules: tests/guest/build.sh).
 #
 # Output: one progress line per step on stderr; apt's own output goes to
 # $HVDUMP_CACHE/setup.log. On success the results are written atomically to
 # $HVDUMP_CACHE/env.sh (export assignments of HVDUMP_KVER HVDUMP_KERNEL
 # HVDUMP_VMLINUX HVDUMP_INITRD HVDUMP_KHEADERS HVDUMP_CHECKPATCH
-# HVDUMP_KHEADERS_612). On failure the last line is `setup: <step>: <reason>`
+# HVDUMP_KHEADERS_612 HVDUMP_KVER_612 HVDUMP_KERNEL_612 HVDUMP_INITRD_612). On failure the last line is `setup: <step>: <reason>`
 # and the exit status is 1; env.sh is then not rewritten. Callers:
 #
 #   bash tests/guest/setup.sh || exit
@@ -115,6 +116,8 @@ ok
 packages=(
 	build-essential meson ninja-build pkg-config clang
 	libjson-c-dev libglib2.0-dev libelf-dev zlib1g-dev libvirt-dev libsystemd-dev
+	# kdump-compressed page codecs
+	libzstd-dev liblzo2-dev libsnappy-dev
 	# hvdumpd's libvirt tests start a real libvirtd (no systemd needed)
 	libvirt-daemon-system libvirt-clients
 	# systemd-analyze checks hvdumpd.service (systemd is not started)
@@ -215,9 +218,10 @@ else
 	ok "$srcpkg"
 fi
 
-# ---- 7. Debian 12's newest 6.12 headers (the module must build there too),
-# resolved at run time; none in the archive leaves HVDUMP_KHEADERS_612 empty.
-begin "6.12 headers (guest module portability build)"
+# ---- 7. Debian 12's newest 6.12 headers and kernel (the module must build
+# there, and dump levels are tested on it: its struct page changed), resolved
+# at run time; none in the archive leaves HVDUMP_KHEADERS_612 empty.
+begin "6.12 headers and kernel (second guest kernel)"
 shopt -s nullglob
 have612=(/usr/src/linux-headers-6.12.*+deb12-amd64)
 shopt -u nullglob
@@ -237,6 +241,20 @@ else
 		ok "installed $pkg612"
 	fi
 fi
+kver612="" kernel612="" initrd612=""
+if [ -n "$kheaders612" ]; then
+	kver612=${kheaders612##*/linux-headers-}
+	kernel612=/boot/vmlinuz-$kver612
+	if [ ! -r "$kernel612" ]; then
+		step="6.12 kernel image"
+		printf 'setup:       6.12 kernel image ... ' >&2
+		apt_install "linux-image-$kver612" || fail "$apt_error"
+		[ -r "$kernel612" ] || fail "$kernel612 missing after installing linux-image-$kver612"
+		printf 'installed linux-image-%s\n' "$kver612" >&2
+		step=""
+	fi
+	initrd612=$cache/$kver612/initramfs.cpio.gz
+fi
 
 # ---- 8. the results, for callers to source
 begin "environment file"
@@ -251,6 +269,9 @@ initrd=$cache/$kver/initramfs.cpio.gz
 	printf 'export HVDUMP_KHEADERS=%q\n' "$kheaders"
 	printf 'export HVDUMP_CHECKPATCH=%q\n' "$cp_dir/checkpatch.pl"
 	printf 'export HVDUMP_KHEADERS_612=%q\n' "$kheaders612"
+	printf 'export HVDUMP_KVER_612=%q\n' "$kver612"
+	printf 'export HVDUMP_KERNEL_612=%q\n' "$kernel612"
+	printf 'export HVDUMP_INITRD_612=%q\n' "$initrd612"
 } >"$envfile.tmp.$$"
 mv "$envfile.tmp.$$" "$envfile"
 ok "$envfile"
