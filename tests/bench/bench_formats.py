@@ -142,6 +142,8 @@ def main():
               "hvdump kdump-zstd -d 31 vs makedumpfile -c -d 31 alone: %.1fx faster, %.0f%% of its size "
               "(target: faster at equal or smaller size)" % (mdz["seconds"] / hz["seconds"],
                                                              100.0 * hz["disk"] / mdz["disk"])]
+    lines.append("peak RSS of hvdump counts the guest RAM it maps read-only from QEMU's memfd "
+                 "(shared pages, not copies)")
     if pages:
         lines.append("hvdump's page selection: " + pages.group(0))
     lines.append("guest: " + mix)
