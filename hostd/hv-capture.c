@@ -91,12 +91,11 @@ static void pick_scanned_descriptor(HvCapture *c, GArray *descs)
 		"VMCOREINFO: its event details are unchecked", c->desc.paddr));
 }
 
-HvCapture *hv_capture_new(GArray *cpus, HvRamSource *ram, const HvCaptureOptions *opt,
-			  GError **error)
+/* What every capture starts with: its options (ELF by default), its own
+ * reference to the cancellable, the warnings list. */
+static HvCapture *capture_alloc(const HvCaptureOptions *opt)
 {
-	g_autoptr(HvCapture) c = g_new0(HvCapture, 1);
-	g_autoptr(GArray) descs = NULL;
-	guint i;
+	HvCapture *c = g_new0(HvCapture, 1);
 
 	c->t0 = g_get_monotonic_time();
 	c->opt = *opt;
@@ -106,6 +105,16 @@ HvCapture *hv_capture_new(GArray *cpus, HvRamSource *ram, const HvCaptureOptions
 		c->cancellable = g_object_ref(opt->cancellable);
 	c->opt.cancellable = c->cancellable;
 	c->warnings = g_ptr_array_new_with_free_func(g_free);
+	return c;
+}
+
+HvCapture *hv_capture_new(GArray *cpus, HvRamSource *ram, const HvCaptureOptions *opt,
+			  GError **error)
+{
+	g_autoptr(HvCapture) c = capture_alloc(opt);
+	g_autoptr(GArray) descs = NULL;
+	guint i;
+
 	c->mem = ram;
 	c->cpus = g_array_ref(cpus);
 	hv_ram_source_set_cancellable(c->mem, c->cancellable);
@@ -131,7 +140,7 @@ HvCapture *hv_capture_new(GArray *cpus, HvRamSource *ram, const HvCaptureOptions
 
 HvCapture *hv_capture_new_from_dump(HvDumpFile *f, const HvCaptureOptions *opt, GError **error)
 {
-	g_autoptr(HvCapture) c = g_new0(HvCapture, 1);
+	g_autoptr(HvCapture) c = capture_alloc(opt);
 	const HvDumpFileInfo *info = hv_dump_file_get_info(f);
 	const GByteArray *notes = hv_dump_file_get_notes(f);
 	g_autoptr(GError) local = NULL;
@@ -141,14 +150,6 @@ HvCapture *hv_capture_new_from_dump(HvDumpFile *f, const HvCaptureOptions *opt, 
 	gsize len = 0;
 	guint i;
 
-	c->t0 = g_get_monotonic_time();
-	c->opt = *opt;
-	if (opt->format == NULL)
-		c->opt.format = &hv_dump_format_elf;
-	if (opt->cancellable != NULL)
-		c->cancellable = g_object_ref(opt->cancellable);
-	c->opt.cancellable = c->cancellable;
-	c->warnings = g_ptr_array_new_with_free_func(g_free);
 	c->cpus = g_array_new(FALSE, TRUE, sizeof(HvVcpuRegs));
 	c->notes_in = g_byte_array_new();
 	if (notes != NULL)

@@ -181,7 +181,8 @@ void hv_cli_progress(guint64 scanned, guint64 total, guint64 written, gpointer d
 		bar[k] = k < fill ? '#' : ' ';
 	bar[20] = '\0';
 	rate = secs > 0.2 ? (double)scanned / secs : 0;
-	if (rate > 0 && total > scanned) {
+	/* a time left is only said once a second of work has shown the rate */
+	if (secs >= 1.0 && rate > 0 && total > scanned) {
 		guint64 left = (guint64)((double)(total - scanned) / rate);
 
 		eta = g_strdup_printf(", ETA %" G_GUINT64_FORMAT ":%02u", left / 60, (unsigned)(left % 60));

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hvtest import Guest, Tap, crash, drgn, one_line_error, run_hvdump  # noqa: E402
+from hvtest import Guest, Tap, crash, drgn, one_line_error, qemu_args, run_hvdump  # noqa: E402
 
 FORMATS = ["elf", "kdump-zlib", "kdump-zstd", "kdump-lzo", "kdump-snappy"]
 LEVELS = [0, 1, 31]
@@ -226,11 +226,49 @@ def main():
         t.ok(r.returncode == 0 and "kdump-flattened" in r.stdout and "zlib" in r.stdout,
              "info reads QEMU's flattened kdump-zlib", r.stdout + r.stderr)
 
+        progress_bar(work, files)
         incomplete(g, work)
         hostile(work, files)
+        run_formats(work)
     finally:
         g.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def progress_bar(work, files):
+    """On a terminal convert draws a progress bar; --quiet and a pipe do not."""
+    src = files.get(("elf", 0))
+    if not src:
+        t.ok(False, "progress bar: no input")
+        return
+    outs = []
+    for extra in ([], ["--quiet"]):
+        dst = os.path.join(work, "tty%d" % len(outs))
+        cmd = " ".join([os.environ["HVDUMP_BIN"], "convert", "--format", "kdump-zstd", "-d", "31"] +
+                       extra + [src, dst])
+        # script(1) gives the command a terminal; its output is what it drew
+        r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True,
+                           errors="replace", timeout=300)
+        outs.append(r.stdout)
+    r = run_hvdump(["convert", "--format", "kdump-zstd", "-d", "31", src, os.path.join(work, "pipe")])
+    t.ok(re.search(r"converting \[[# ]{20}\] +\d+% .* scanned, .* written, \d+ MiB/s", outs[0]) is not None
+         and "converting [" not in outs[1] and "converting [" not in r.stderr,
+         "convert on a terminal draws a progress bar (scanned, written, rate); --quiet and a pipe do not",
+         (outs[0][-600:], outs[1][-300:], r.stderr[-300:]))
+
+
+def run_formats(work):
+    """hvdump run takes the same options: the panic's NAME.vmcore is kdump-zstd -d 31."""
+    r = run_hvdump(["run", "--out", work, "--name", "run-kdump", "--timeout", "240",
+                    "--format", "kdump-zstd", "--dump-level", "31", "--"] +
+                   qemu_args("sysrq", extra_append="hvdump.modules=hvdump_guest"),
+                   timeout=300)
+    path = os.path.join(work, "run-kdump.vmcore")
+    ok = r.returncode == 3 and os.path.exists(path)
+    out = crash(path, ["sys"]) if ok else ""
+    t.ok(ok and kdump_header(path)["dump_level"] == 31 and "PANIC:" in out,
+         "hvdump run --format kdump-zstd --dump-level 31: exit 3, NAME.vmcore is kdump -d 31, "
+         "crash opens it", r.stderr[-2000:] + out[-1000:])
 
 
 def incomplete(g, work):
