@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hv-dumpfile.h"
 #include "hv-libvirt.h"
 #include "hvdump-cli.h"
 
@@ -77,29 +78,60 @@ static char *reason_of(const char *message)
 	return hint != NULL ? g_strndup(message, (gsize)(hint - message)) : g_strdup(message);
 }
 
-/* RAM hvdump cannot read: QEMU writes its own ELF dump into FILE.part. It
- * runs to its end even after a signal (until then QEMU refuses to resume
- * the VM), then the signal counts. */
-static gboolean fallback(HvVm *vm, HvOutput *out, const Opts *o, const char *why,
-			 GCancellable *cancellable, GError **error)
+/* RAM hvdump cannot read: QEMU writes its own ELF dump into FILE.part — or,
+ * when another format or a dump level was asked for, into FILE.qemu-elf.part,
+ * which is then converted into FILE.part (and removed). QEMU's dump runs to
+ * its end even after a signal (until then QEMU refuses to resume the VM),
+ * then the signal counts. */
+static gboolean fallback(HvVm *vm, HvOutput *out, const Opts *o, const HvCaptureOptions *copt,
+			 const char *why, GCancellable *cancellable, GError **error)
 {
+	gboolean convert = copt->format != &hv_dump_format_elf || copt->dump_level > 1;
 	g_autofree char *reason = reason_of(why);
+	g_autoptr(HvOutput) tmp = NULL;
+	HvOutput *target = out;
 	gint64 t0 = g_get_monotonic_time();
 	struct stat st;
 	gboolean ok;
 
-	hv_cli_info("RAM not shared (%s); fell back to QEMU's dump-guest-memory (slower). %s",
-		    reason, o->qmp_path != NULL ? QMP_FIX : LIBVIRT_FIX);
+	if (convert) {
+		g_autofree char *tp = g_strconcat(o->file, ".qemu-elf", NULL);
+
+		tmp = hv_output_open(tp, TRUE, error);
+		if (tmp == NULL)
+			return FALSE;
+		target = tmp;
+	}
+	hv_cli_info("RAM not shared (%s); fell back to QEMU's dump-guest-memory (slower)%s. %s",
+		    reason, convert ? ", converted afterwards" : "",
+		    o->qmp_path != NULL ? QMP_FIX : LIBVIRT_FIX);
 	hv_vm_set_cancellable(vm, NULL);
-	ok = hv_vm_dump_guest_memory(vm, hv_output_get_fd(out), hv_output_get_part_path(out),
+	ok = hv_vm_dump_guest_memory(vm, hv_output_get_fd(target), hv_output_get_part_path(target),
 				     FALLBACK_TIMEOUT_S, error);
 	hv_vm_set_cancellable(vm, cancellable);
 	if (!ok) {
 		g_prefix_error(error, "QEMU's dump-guest-memory: ");
 		return FALSE;
 	}
-	if (g_cancellable_set_error_if_cancelled(cancellable, error) ||
-	    !hv_output_commit(out, error))
+	if (g_cancellable_set_error_if_cancelled(cancellable, error))
+		return FALSE;
+	if (convert) {
+		HvCaptureResult res = { 0 };
+		g_autoptr(HvCapture) c = NULL;
+		HvDumpFile *f = hv_dump_file_open(hv_output_get_part_path(tmp), error);
+
+		if (f == NULL) {
+			g_prefix_error(error, "reading QEMU's dump: ");
+			return FALSE;
+		}
+		c = hv_capture_new_from_dump(f, copt, error);
+		ok = c != NULL && hv_capture_write(c, out, &res, error);
+		if (ok)
+			hv_cli_report(o->file, &res, o->verbose);
+		hv_capture_result_clear(&res);
+		return ok; /* tmp goes with its .part */
+	}
+	if (!hv_output_commit(out, error))
 		return FALSE;
 	if (stat(o->file, &st) != 0)
 		memset(&st, 0, sizeof(st));
@@ -109,7 +141,6 @@ static gboolean fallback(HvVm *vm, HvOutput *out, const Opts *o, const char *why
 	return TRUE;
 }
 
-/* --reset / --crash, once the dump is written. Never interrupted. */
 static gboolean after_action(HvVm *vm, const Opts *o, GError **error)
 {
 	g_autoptr(GError) local = NULL;
@@ -263,6 +294,8 @@ int hv_cmd_dump(int argc, char **argv)
 		rc = exit_code(HV_EXIT_FAILURE);
 		goto out;
 	}
+	opt.cancellable = cancellable;
+	hv_cli_write_opts_apply(&o.w, "dump", &opt); /* checked by parse_options */
 	ok = hv_vm_pause(vm, &was_running, &status, &error);
 	if (!ok)
 		g_prefix_error(&error, "pausing the VM: ");
@@ -277,7 +310,7 @@ int hv_cmd_dump(int argc, char **argv)
 		g_autofree char *why = g_strdup(error->message);
 
 		g_clear_error(&error);
-		ok = fallback(vm, out, &o, why, cancellable, &error);
+		ok = fallback(vm, out, &o, &opt, why, cancellable, &error);
 		fell_back = TRUE;
 	} else if (ok) {
 		g_autoptr(HvCapture) c = NULL;
@@ -287,8 +320,6 @@ int hv_cmd_dump(int argc, char **argv)
 		 * and reports) */
 		if (o.live && was_running && hv_vm_resume(vm, NULL))
 			was_running = FALSE;
-		opt.cancellable = cancellable;
-		hv_cli_write_opts_apply(&o.w, "dump", &opt); /* checked by parse_options */
 		if (prog.draw || cache_fd >= 0) {
 			opt.progress = hv_cli_progress;
 			opt.progress_data = &prog;

@@ -230,6 +230,7 @@ def main():
         incomplete(g, work)
         hostile(work, files)
         run_formats(work)
+        fallback_converted(work)
     finally:
         g.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -269,6 +270,26 @@ def run_formats(work):
     t.ok(ok and kdump_header(path)["dump_level"] == 31 and "PANIC:" in out,
          "hvdump run --format kdump-zstd --dump-level 31: exit 3, NAME.vmcore is kdump -d 31, "
          "crash opens it", r.stderr[-2000:] + out[-1000:])
+
+
+def fallback_converted(work):
+    """RAM not shared: QEMU's own ELF dump, converted to the format asked for."""
+    g = Guest(action="sysrq", memfd=False,
+              extra_append="sysrq_always_enabled hvdump.modules=hvdump_guest,pvpanic,pvpanic-mmio")
+    try:
+        if not g.wait_status("guest-panicked", timeout=240):
+            t.ok(False, "fallback guest panics", g.console()[-2000:])
+            return
+        path = os.path.join(work, "fallback.kdump")
+        r = dump(g, path, "kdump-zstd", 31)
+        out = crash(path, ["sys"]) if r.returncode == 0 else ""
+        t.ok(r.returncode == 0 and "converted afterwards" in r.stderr and
+             kdump_header(path)["dump_level"] == 31 and "PANIC:" in out and
+             not [f for f in os.listdir(work) if "qemu-elf" in f],
+             "RAM not shared: QEMU's ELF dump is converted to kdump-zstd -d 31 (crash opens it, "
+             "QEMU's file is gone)", r.stderr[-2000:] + out[-800:])
+    finally:
+        g.close()
 
 
 def incomplete(g, work):
