@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "hv-dumpfile.h"
 #include "hvdump-cli.h"
 
 int hv_cmd_convert(int argc, char **argv)
@@ -24,8 +23,6 @@ int hv_cmd_convert(int argc, char **argv)
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("IN OUT");
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HvDumpFile) f = NULL;
-	g_autoptr(HvCapture) c = NULL;
 	g_autoptr(HvOutput) out = NULL;
 	HvCaptureOptions opt = { 0 };
 	HvCaptureResult res = { 0 };
@@ -53,11 +50,6 @@ int hv_cmd_convert(int argc, char **argv)
 		return HV_EXIT_USAGE;
 	}
 	opt.cancellable = hv_cli_watch_signals();
-	f = hv_dump_file_open(rest[0], &error);
-	if (f == NULL) {
-		hv_cli_error("convert: %s: %s", rest[0], error->message);
-		goto done;
-	}
 	out = hv_output_open(rest[1], force, &error);
 	if (out == NULL) {
 		hv_cli_error("convert: %s", error->message);
@@ -68,8 +60,7 @@ int hv_cmd_convert(int argc, char **argv)
 		opt.progress = hv_cli_progress;
 		opt.progress_data = &prog;
 	}
-	c = hv_capture_new_from_dump(g_steal_pointer(&f), &opt, &error);
-	ok = c != NULL && hv_capture_write(c, out, &res, &error);
+	ok = hv_capture_convert_file(rest[0], out, &opt, &res, &error);
 	hv_cli_progress_end(&prog);
 	if (!ok) {
 		if (hv_cli_signal_received() != 0)

@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hv-dumpfile.h"
 #include "hv-libvirt.h"
 #include "hvdump-cli.h"
 
@@ -117,15 +116,10 @@ static gboolean fallback(HvVm *vm, HvOutput *out, const Opts *o, const HvCapture
 		return FALSE;
 	if (convert) {
 		HvCaptureResult res = { 0 };
-		g_autoptr(HvCapture) c = NULL;
-		HvDumpFile *f = hv_dump_file_open(hv_output_get_part_path(tmp), error);
 
-		if (f == NULL) {
-			g_prefix_error(error, "reading QEMU's dump: ");
-			return FALSE;
-		}
-		c = hv_capture_new_from_dump(f, copt, error);
-		ok = c != NULL && hv_capture_write(c, out, &res, error);
+		ok = hv_capture_convert_file(hv_output_get_part_path(tmp), out, copt, &res, error);
+		if (!ok)
+			g_prefix_error(error, "converting QEMU's dump: ");
 		if (ok)
 			hv_cli_report(o->file, &res, o->verbose);
 		hv_capture_result_clear(&res);

@@ -190,6 +190,19 @@ void hv_capture_set_output(HvCapture *c, const HvDumpFormat *format, guint dump_
 	c->opt.dump_level = dump_level;
 }
 
+gboolean hv_capture_convert_file(const char *path, HvOutput *out, const HvCaptureOptions *opt,
+				 HvCaptureResult *res, GError **error)
+{
+	g_autoptr(HvCapture) c = NULL;
+	HvDumpFile *f = hv_dump_file_open(path, error);
+
+	memset(res, 0, sizeof(*res));
+	if (f == NULL)
+		return FALSE;
+	c = hv_capture_new_from_dump(f, opt, error);
+	return c != NULL && hv_capture_write(c, out, res, error);
+}
+
 guint64 hv_capture_estimate_bytes(HvCapture *c)
 {
 	return hv_ram_source_data_bytes(c->mem) + 1024 * 1024; /* headers and notes */

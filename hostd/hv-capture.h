@@ -62,6 +62,10 @@ HvCapture *hv_capture_new(GArray *cpus, HvRamSource *ram, const HvCaptureOptions
  * ownership of f. */
 typedef struct HvDumpFile HvDumpFile;
 HvCapture *hv_capture_new_from_dump(HvDumpFile *f, const HvCaptureOptions *opt, GError **error);
+/* The vmcore at path written again into out (committed), as opt says:
+ * hv_capture_new_from_dump + hv_capture_write. */
+gboolean hv_capture_convert_file(const char *path, HvOutput *out, const HvCaptureOptions *opt,
+				 HvCaptureResult *res, GError **error);
 const HvDescriptor *hv_capture_get_descriptor(HvCapture *c);
 /* Changes the format and dump level before hv_capture_write (hvdumpd's
  * low-space ladder). */

@@ -136,19 +136,36 @@ static gboolean job_open(HvJob *j, const char *event, HvOutput **out_ret, GError
 /* RAM hvdump cannot read: QEMU's own dump-guest-memory, slower. */
 static gboolean job_fallback(HvJob *j, const char *why, GError **error)
 {
-	g_autoptr(HvOutput) out = NULL;
+	const HvDumpFormat *fmt = hv_dump_format_lookup(j->policy->format);
+	gboolean convert = (fmt != NULL && fmt != &hv_dump_format_elf) || j->policy->dump_level > 1;
+	g_autoptr(HvOutput) out = NULL, tmp = NULL;
 	gint64 t0 = g_get_monotonic_time();
 	struct stat st;
 
 	j->fallback_reason = g_strdup(why);
 	g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "HVDUMP_VM", j->vm_name, "MESSAGE",
-			 "%s: %s; falling back to QEMU's dump-guest-memory (slower, no page "
-			 "filtering; the VM stays paused throughout)", j->vm_name, why);
-	if (!job_open(j, "panic", &out, error) ||
-	    !hv_vm_dump_guest_memory(j->vm, hv_output_get_fd(out), hv_output_get_part_path(out),
-				     DUMP_FALLBACK_TIMEOUT_S, error) ||
-	    !hv_output_commit(out, error))
+			 "%s: %s; falling back to QEMU's dump-guest-memory (slower%s; the VM stays "
+			 "paused throughout)", j->vm_name, why,
+			 convert ? ", its ELF converted afterwards" : ", no page filtering");
+	if (!job_open(j, "panic", &out, error))
 		return FALSE;
+	if (convert) {
+		/* QEMU writes ELF next to the dump; it becomes the policy's format */
+		HvCaptureOptions copt = { .cancellable = j->cancel, .format = fmt,
+					  .dump_level = (guint)j->policy->dump_level };
+		g_autofree char *tp = g_strconcat(j->path, ".qemu-elf", NULL);
+
+		tmp = hv_output_open(tp, TRUE, error);
+		if (tmp == NULL ||
+		    !hv_vm_dump_guest_memory(j->vm, hv_output_get_fd(tmp), hv_output_get_part_path(tmp),
+					     DUMP_FALLBACK_TIMEOUT_S, error) ||
+		    !hv_capture_convert_file(hv_output_get_part_path(tmp), out, &copt, &j->res, error))
+			return FALSE;
+	} else if (!hv_vm_dump_guest_memory(j->vm, hv_output_get_fd(out), hv_output_get_part_path(out),
+					    DUMP_FALLBACK_TIMEOUT_S, error) ||
+		   !hv_output_commit(out, error)) {
+		return FALSE;
+	}
 	j->seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
 	if (stat(j->path, &st) == 0)
 		j->bytes = (guint64)st.st_blocks * 512;

@@ -169,7 +169,9 @@ def failures():
     subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro], check=True)
     conf = ("socket-dir=%s\nworkers=2\n\n"
             "[policy ro]\nmatch=vm-ro\noutput-dir=%s/dumps\npost-action=reset\n\n"
-            "[policy all]\nmatch=*\noutput-dir=%s\npost-action=keep-paused\n" % (sockdir, ro, out))
+            "[policy noshare]\nmatch=vm-noshare\nformat=kdump-zstd\ndump-level=31\noutput-dir=%s\n"
+            "post-action=keep-paused\n\n"
+            "[policy all]\nmatch=*\noutput-dir=%s\npost-action=keep-paused\n" % (sockdir, ro, out, out))
     d = Daemon(conf).start()
     gs = []
     try:
@@ -213,11 +215,15 @@ def failures():
         gs.append(g_ns)
         got = wait_until(lambda: [f for f in dumps(out) if f.startswith("vm-noshare")], 300)
         t.ok(got and "falling back to QEMU's dump-guest-memory" in d.log() and
-             "not shared" in d.log(), "RAM not shared: the fallback dump, logged with the reason",
-             d.log())
+             "not shared" in d.log() and "its ELF converted afterwards" in d.log(),
+             "RAM not shared: the fallback dump, logged with the reason", d.log())
         if got:
             good, text = crash_sys_ok(os.path.join(out, got[0]))
-            t.ok(good, "the fallback dump opens in crash", text)
+            with open(os.path.join(out, got[0]), "rb") as f:
+                kdump = f.read(8) == b"KDUMP   "
+            t.ok(good and kdump and not [f for f in os.listdir(out) if "qemu-elf" in f],
+                 "the fallback dump is converted to the policy's kdump-zstd -d 31; crash opens it",
+                 text)
             rep = json.load(open(os.path.join(out, got[0]) + ".json"))
             t.ok(rep.get("result") == "dumped-fallback", "its report says fallback", rep)
 
