@@ -87,7 +87,8 @@ gboolean hv_dump_file_read(HvDumpFile *f, guint64 paddr, void *buf, gsize len, G
 
 /* kdump only: the codec flags seen per descriptor while reading; for info. */
 typedef struct {
-	guint64 raw, zlib, lzo, snappy, zstd, zero_shared;
+	guint64 raw, zlib, lzo, snappy, zstd; /* pages stored with each codec */
+	guint64 zero_shared;                    /* of those, pages sharing one stored page */
 } HvDumpFileCodecCounts;
 /* Walks every page descriptor (kdump) and counts codecs; FALSE for ELF. */
 gboolean hv_dump_file_count_codecs(HvDumpFile *f, HvDumpFileCodecCounts *counts_ret,

@@ -620,17 +620,11 @@ static gboolean kdump_read(HvDumpFile *f, guint i, guint64 rel, guint8 *buf, gsi
 	return TRUE;
 }
 
-static gboolean is_zero(const guint8 *p, gsize n)
-{
-	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
 static gboolean kdump_count_codecs(HvDumpFile *f, HvDumpFileCodecCounts *n_ret, GError **error)
 {
 	KdumpReader *kr = f->priv;
 	g_autofree PageDesc *buf = g_new(PageDesc, 4 * DESC_CACHE);
-	guint64 k = 0, zero_off = 0, most = 0;
-	guint probes = 0;
+	guint64 k = 0, most = 0, data_start = kr->desc_off + kr->ndesc * sizeof(PageDesc);
 
 	while (k < kr->ndesc) {
 		guint64 n = descs_in_file(f, kr, k, MIN(4ull * DESC_CACHE, kr->ndesc - k)), j;
@@ -674,31 +668,19 @@ static gboolean kdump_count_codecs(HvDumpFile *f, HvDumpFileCodecCounts *n_ret, 
 				break;
 			case HV_COMPRESS_NONE:
 			default:
-				/* every writer shares one raw zero page among the zero
-				 * pages it keeps: find it among the first raw pages */
-				if (zero_off == 0 && probes < ZERO_PROBES &&
-				    d->size == BLOCK_SIZE && d->offset > 0) {
-					probes++;
-					if (hv_dump_file_pread(f, (guint64)d->offset, kr->cbuf,
-							       BLOCK_SIZE, NULL) &&
-					    is_zero(kr->cbuf, BLOCK_SIZE))
-						zero_off = (guint64)d->offset;
-				}
-				if (zero_off != 0 && (guint64)d->offset == zero_off &&
-				    d->size == BLOCK_SIZE)
-					n_ret->zero_shared++;
-				else
-					n_ret->raw++;
+				n_ret->raw++;
 				break;
 			}
+			/* every writer (makedumpfile's pd_zero, QEMU's, ours) stores
+			 * the page its zero pages share first in the data area */
+			if ((guint64)d->offset == data_start)
+				n_ret->zero_shared++;
 		}
 		k += n;
 	}
-	/* one reference is no sharing: an ordinary raw zero page */
-	if (n_ret->zero_shared == 1) {
+	/* one reference is no sharing: an ordinary first page */
+	if (n_ret->zero_shared == 1)
 		n_ret->zero_shared = 0;
-		n_ret->raw++;
-	}
 	/* the codec the file uses, when neither header nor first pages said */
 	if (f->info.compression == HV_COMPRESS_NONE) {
 		const struct {

@@ -241,7 +241,7 @@ int hv_cmd_info(int argc, char **argv)
 		if (has_codecs)
 			printf("pages by codec: %" G_GUINT64_FORMAT " zlib, %" G_GUINT64_FORMAT " zstd, %"
 			       G_GUINT64_FORMAT " lzo, %" G_GUINT64_FORMAT " snappy, %" G_GUINT64_FORMAT
-			       " raw, %" G_GUINT64_FORMAT " share one zero page\n", codecs.zlib,
+			       " raw; %" G_GUINT64_FORMAT " of them share one stored zero page\n", codecs.zlib,
 			       codecs.zstd, codecs.lzo, codecs.snappy, codecs.raw, codecs.zero_shared);
 		printf("dump level:  %d (left out: %s)\n", info.dump_level,
 		       level_names(info.dump_level, lv, sizeof(lv)));

