@@ -507,6 +507,38 @@ static HvDumpFile *file_new(void)
 	return f;
 }
 
+/* Work on a dump (page maps, class arrays, loops over frames) grows with
+ * the highest guest frame it describes, which a header can claim freely (an
+ * ELF PT_LOAD's p_memsz, a flattened stream's holes). A genuine dump is
+ * never that much smaller than the RAM it spans: ELF files are as long as
+ * their segments (sparse), kdump files hold two bitmaps of max_mapnr bits.
+ * So the frames are bounded by the file's own bytes (8 frames a byte, and
+ * at least 4 GiB of guest-physical space for small files). */
+#define FRAMES_PER_FILE_BYTE 8u
+#define FRAMES_FLOOR (1ull << 20)
+
+static gboolean check_extent(HvDumpFile *f, GError **error)
+{
+	guint64 max_pfn = 0, allowed;
+	guint i;
+
+	for (i = 0; i < f->regions->len; i++) {
+		const HvDumpRegion *r = &g_array_index(f->regions, HvDumpRegion, i);
+
+		max_pfn = MAX(max_pfn, r->paddr / HV_PAGE_SIZE + (r->size + HV_PAGE_SIZE - 1) / HV_PAGE_SIZE);
+	}
+	allowed = FRAMES_FLOOR + (f->phys_size > G_MAXUINT64 / FRAMES_PER_FILE_BYTE ? G_MAXUINT64 / 2 :
+				  f->phys_size * FRAMES_PER_FILE_BYTE);
+	if (max_pfn > allowed) {
+		g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+			    "guest RAM up to 0x%" G_GINT64_MODIFIER "x claimed by a file of %"
+			    G_GUINT64_FORMAT " bytes: not a dump of that RAM", max_pfn * HV_PAGE_SIZE,
+			    f->phys_size);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static HvDumpFile *file_open(HvDumpFile *f, GError **error)
 {
 	g_autoptr(HvDumpFile) owned = f;
@@ -535,6 +567,8 @@ static HvDumpFile *file_open(HvDumpFile *f, GError **error)
 		return NULL;
 	}
 	if (!f->ops->open(f, error))
+		return NULL;
+	if (!check_extent(f, error))
 		return NULL;
 	fill_from_vmcoreinfo(f);
 	return g_steal_pointer(&owned);

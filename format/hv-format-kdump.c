@@ -369,19 +369,21 @@ static gsize vmcoreinfo_desc(const GByteArray *notes, gsize *len_ret)
 	/* ELF notes: namesz, descsz, type, name (padded to 4), desc (padded) */
 	while (notes != NULL && off + 12 <= notes->len) {
 		guint32 namesz, descsz;
-		gsize name_off = off + 12, desc_off, next;
+		guint64 name_off = off + 12, desc_off, next;
 
 		memcpy(&namesz, notes->data + off, 4);
 		memcpy(&descsz, notes->data + off + 4, 4);
-		desc_off = name_off + ((namesz + 3u) & ~3u);
-		next = desc_off + ((descsz + 3u) & ~3u);
+		/* 64-bit: sizes near 4 GiB must not wrap */
+		desc_off = name_off + (((guint64)namesz + 3) & ~3ull);
+		next = desc_off + (((guint64)descsz + 3) & ~3ull);
 		if (desc_off > notes->len || next > notes->len || next <= off)
 			break;
-		if (namesz == 11 && memcmp(notes->data + name_off, "VMCOREINFO", 11) == 0) {
+		if (namesz == 11 && desc_off + descsz <= notes->len &&
+		    memcmp(notes->data + name_off, "VMCOREINFO", 11) == 0) {
 			*len_ret = descsz;
-			return desc_off;
+			return (gsize)desc_off;
 		}
-		off = next;
+		off = (gsize)next;
 	}
 	*len_ret = 0;
 	return 0;

@@ -115,6 +115,7 @@ gboolean hv_dump_write(const HvDumpFormat *fmt, HvOutput *out, const HvDumpLayou
 	g_autoptr(HvPageMap) map = NULL;
 	HvDumpWriter *w = NULL;
 	Pass2 p = { 0 };
+	GError *local = NULL;   /* own, so a caller passing NULL still gets the incomplete flag */
 	gboolean ok;
 	guint i;
 
@@ -135,21 +136,22 @@ gboolean hv_dump_write(const HvDumpFormat *fmt, HvOutput *out, const HvDumpLayou
 		p.region_size = layout->regions[i].size;
 		p.next = 0;
 		ok = hv_pagesel_walk_region(i, layout->regions[i].size, extents, user_data, pass2_run,
-					    &p, &stats.bytes_read, error) &&
-		     fill_missing(&p, hv_page_map_n_pages(map, i), error);
+					    &p, &stats.bytes_read, &local) &&
+		     fill_missing(&p, hv_page_map_n_pages(map, i), &local);
 	}
 	if (ok)
-		ok = fmt->finish(w, &stats, error);
-	if (!ok && error != NULL && *error != NULL &&
-	    g_error_matches(*error, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_NOSPACE) &&
+		ok = fmt->finish(w, &stats, &local);
+	if (!ok && g_error_matches(local, HV_OUTPUT_ERROR, HV_OUTPUT_ERROR_NOSPACE) &&
 	    fmt->finish_incomplete != NULL) {
-		g_autoptr(GError) local = NULL;
+		g_autoptr(GError) ignored = NULL;
 
 		/* the file stays readable and says it is incomplete, as
 		 * makedumpfile leaves it; the caller still sees the error */
-		if (!fmt->finish_incomplete(w, &stats, &local))
+		if (!fmt->finish_incomplete(w, &stats, &ignored))
 			stats.incomplete = FALSE;
 	}
+	if (local != NULL)
+		g_propagate_error(error, local);
 	fmt->free(w);
 	if (stats_ret != NULL && (ok || stats.incomplete))
 		*stats_ret = stats;

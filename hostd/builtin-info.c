@@ -33,8 +33,13 @@ static char **vmcoreinfo_keys(const char *text, gsize len)
 	for (i = 0; lines[i] != NULL; i++) {
 		char *eq = strchr(lines[i], '=');
 
-		if (eq != NULL && eq > lines[i])
-			g_ptr_array_add(keys, g_strndup(lines[i], (gsize)(eq - lines[i])));
+		if (eq != NULL && eq > lines[i]) {
+			/* the file's text, not validated: never a control character
+			 * to the terminal */
+			g_autofree char *key = g_strndup(lines[i], (gsize)(eq - lines[i]));
+
+			g_ptr_array_add(keys, g_strescape(key, NULL));
+		}
 	}
 	g_ptr_array_add(keys, NULL);
 	return (char **)g_ptr_array_free(g_steal_pointer(&keys), FALSE);
@@ -54,7 +59,12 @@ static gboolean count_pages(HvRamSource *mem, HvDumpFile *f, const char *vmci, g
 
 		max_pfn = MAX(max_pfn, (r->gpa + r->size + HV_PAGE_SIZE - 1) / HV_PAGE_SIZE);
 	}
-	classes = g_malloc0(max_pfn);
+	classes = g_try_malloc0(MAX(max_pfn, 1));
+	if (classes == NULL) {
+		g_set_error(error, HV_ERROR, HV_ERROR_IO, "no memory for %" G_GUINT64_FORMAT
+			    " frames' classes", max_pfn);
+		return FALSE;
+	}
 	if (vmci == NULL) {
 		n->class_error = g_strdup("no VMCOREINFO");
 	} else if (!hv_kernel_from_vmcoreinfo(mem, vmci, vlen, &ki, &local)) {

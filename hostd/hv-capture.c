@@ -279,8 +279,12 @@ static guint8 *classify(HvCapture *c, guint64 max_pfn, HvCaptureResult *res)
 		in.pt = &ki->pgtable;
 		in.vi = &ki->vi;
 		in.max_pfn = max_pfn;
-		classes = g_malloc0(max_pfn);
-		if (!hv_page_classify(&in, classes, &st, &error)) {
+		classes = g_try_malloc0(MAX(max_pfn, 1));
+		if (classes == NULL) {
+			g_ptr_array_add(res->warnings, g_strdup_printf(
+				"dump level %u: no memory for %" G_GUINT64_FORMAT " frames' classes, only "
+				"zero pages left out", c->opt.dump_level, max_pfn));
+		} else if (!hv_page_classify(&in, classes, &st, &error)) {
 			g_ptr_array_add(res->warnings, g_strdup_printf(
 				"dump level %u: struct pages unusable (%s), only zero pages left out",
 				c->opt.dump_level, error->message));
@@ -297,7 +301,13 @@ static guint8 *classify(HvCapture *c, guint64 max_pfn, HvCaptureResult *res)
 	if (c->file == NULL)
 		return g_steal_pointer(&classes);
 	if (classes == NULL)
-		classes = g_malloc0(max_pfn);
+		classes = g_try_malloc0(MAX(max_pfn, 1));
+	if (classes == NULL) {
+		g_ptr_array_add(res->warnings, g_strdup_printf(
+			"no memory for %" G_GUINT64_FORMAT " frames: pages the input left out "
+			"may be written as zeros", max_pfn));
+		return NULL;
+	}
 	for (i = 0; i < hv_ram_source_n_regions(c->mem); i++) {
 		const HvRamRegion *r = hv_ram_source_region(c->mem, i);
 		guint64 pfn;

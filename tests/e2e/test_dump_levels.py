@@ -318,6 +318,16 @@ def incomplete(g, work):
         subprocess.run(["umount", "-l", mnt])
 
 
+def tiny_elf(paddr, memsz):
+    """An ELF64 core header with one PT_LOAD of memsz bytes at paddr and no file bytes."""
+    eh = bytearray(64)
+    eh[:4] = b"\x7fELF"
+    eh[4], eh[5], eh[6] = 2, 1, 1
+    struct.pack_into("<HHIQQQIHHHHHH", eh, 16, 4, 62, 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    ph = struct.pack("<IIQQQQQQ", 1, 7, 0x1000, 0, paddr, 0, memsz, 4096)
+    return bytes(eh) + ph + b"\0" * (0x1000 - 64 - 56)
+
+
 def hostile(work, files):
     """Damaged dumps: one line, exit 1, no crash, bounded time and memory."""
     src = files.get(("kdump-zstd", 31))
@@ -344,6 +354,9 @@ def hostile(work, files):
         "ELF cut inside its program headers": edata[:100],
         "ELF with phnum 65535": edata[:56] + struct.pack("<H", 65535) + edata[58:],
         "flattened stream with a record past 2^63": b"makedumpfile".ljust(16, b"\0") + struct.pack(">qq", 1, 1).ljust(4096 - 16, b"\0") + struct.pack(">qq", 1 << 62, 1 << 40) + b"x" * 64,
+        "ELF claiming RAM at 2^63 (one PT_LOAD, no bytes)": tiny_elf(0x8000000000000000, 4096),
+        "ELF claiming 1 TiB of RAM (p_memsz, no bytes)": tiny_elf(0, 1 << 40),
+        "flattened stream with a 2^44-byte hole": b"makedumpfile".ljust(16, b"\0") + struct.pack(">qq", 1, 1).ljust(4096 - 16, b"\0") + struct.pack(">qq", 0, len(data[:8192])) + data[:8192] + struct.pack(">qq", 1 << 44, 8) + b"x" * 8 + struct.pack(">qq", -1, -1),
         "not a dump": b"hello world\n" * 100,
         "empty file": b"",
     }
