@@ -55,41 +55,13 @@ typedef struct {
 } Layout;
 
 /* VMCOREINFO's value for key (a "KEY=" line), parsed in its base. */
-static gboolean lookup(const HvVmcoreinfo *vi, const char *key, gboolean hex, gint64 *ret)
-{
-	gsize kl = strlen(key);
-	const char *p = vi->text;
-
-	while (p != NULL && *p != '\0') {
-		const char *nl = strchr(p, '\n');
-
-		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			const char *v = p + kl + 1;
-			char *end = NULL;
-			gint64 n;
-
-			if (hex) {
-				n = (gint64)g_ascii_strtoull(v, &end, 16);
-			} else {
-				n = g_ascii_strtoll(v, &end, 10);
-			}
-			if (end == v || (end != NULL && *end != '\n' && *end != '\0'))
-				return FALSE;
-			*ret = n;
-			return TRUE;
-		}
-		p = nl != NULL ? nl + 1 : NULL;
-	}
-	return FALSE;
-}
-
 static gboolean need(const HvVmcoreinfo *vi, const char *key, gboolean hex, guint64 max,
 		     guint64 *ret, GError **error)
 {
 	gint64 v;
 
 	/* hex values (addresses) are unsigned: the kernel half reads negative */
-	if (!lookup(vi, key, hex, &v) || (!hex && v < 0) || (guint64)v > max) {
+	if (!hv_vmcoreinfo_lookup(vi, key, hex, &v) || (!hex && v < 0) || (guint64)v > max) {
 		g_set_error(error, HV_ERROR, HV_ERROR_PARSE, "VMCOREINFO: %s missing or out of range",
 			    key);
 		return FALSE;
@@ -102,7 +74,7 @@ static gboolean want(const HvVmcoreinfo *vi, const char *key, guint64 max, guint
 {
 	gint64 v;
 
-	if (!lookup(vi, key, FALSE, &v) || v < 0 || (guint64)v > max)
+	if (!hv_vmcoreinfo_lookup(vi, key, FALSE, &v) || v < 0 || (guint64)v > max)
 		return FALSE;
 	*ret = (guint64)v;
 	return TRUE;
@@ -110,7 +82,7 @@ static gboolean want(const HvVmcoreinfo *vi, const char *key, guint64 max, guint
 
 static gboolean want_signed(const HvVmcoreinfo *vi, const char *key, gint64 *ret)
 {
-	return lookup(vi, key, FALSE, ret) && *ret >= G_MININT32 && *ret <= G_MAXUINT32;
+	return hv_vmcoreinfo_lookup(vi, key, FALSE, ret) && *ret >= G_MININT32 && *ret <= G_MAXUINT32;
 }
 
 static gboolean get_layout(const HvVmcoreinfo *vi, Layout *l, GError **error)

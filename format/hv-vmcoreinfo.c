@@ -193,3 +193,31 @@ char *hv_vmcoreinfo_text_with(const HvVmcoreinfo *vi, const char *const *extra_l
 	}
 	return g_string_free(s, FALSE);
 }
+
+gboolean hv_vmcoreinfo_lookup(const HvVmcoreinfo *vi, const char *key, gboolean hex, gint64 *ret)
+{
+	gsize kl = strlen(key);
+	const char *p = vi->text;
+
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
+
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			const char *v = p + kl + 1;
+			char *end = NULL;
+			gint64 n;
+
+			if (hex) {
+				n = (gint64)g_ascii_strtoull(v, &end, 16);
+			} else {
+				n = g_ascii_strtoll(v, &end, 10);
+			}
+			if (end == v || (end != NULL && *end != '\n' && *end != '\0'))
+				return FALSE;
+			*ret = n;
+			return TRUE;
+		}
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+	return FALSE;
+}

@@ -49,4 +49,8 @@ guint64 hv_vmcoreinfo_kimage_pa(const HvVmcoreinfo *vi, guint64 vaddr);
  * (each "KEY=VALUE"), for the dump's note. */
 char *hv_vmcoreinfo_text_with(const HvVmcoreinfo *vi, const char *const *extra_lines);
 
+/* The value of KEY=VALUE in the validated text (hex for addresses, else
+ * signed decimal); FALSE when absent or not a number. */
+gboolean hv_vmcoreinfo_lookup(const HvVmcoreinfo *vi, const char *key, gboolean hex, gint64 *ret);
+
 G_END_DECLS

@@ -23,6 +23,7 @@ static const char usage[] =
 	"  dump --daemon VM FILE       ask the running hvdumpd to dump VM to FILE\n"
 	"  convert IN OUT              write a vmcore again in another format or dump level\n"
 	"  info FILE                   format, compression, dump level, pages by class\n"
+	"  triage VMCORE               crash report from the dump: title, signature, CPUs, dmesg\n"
 	"  status                      the VMs hvdumpd watches, their states and last dumps\n"
 	"\n"
 	"Run 'hvdump COMMAND --help' for a command's options; see hvdump(1).\n";
@@ -55,6 +56,8 @@ int main(int argc, char **argv)
 		return hv_cmd_convert(argc - 1, argv + 1);
 	if (strcmp(argv[1], "info") == 0)
 		return hv_cmd_info(argc - 1, argv + 1);
+	if (strcmp(argv[1], "triage") == 0)
+		return hv_cmd_triage(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return hv_cmd_run(argc - 1, argv + 1);
 	hv_cli_error("unknown command '%s' (try --help)", argv[1]);

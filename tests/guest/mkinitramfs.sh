@@ -8,8 +8,10 @@
 #                        default pvpanic,pvpanic-mmio; "none" loads nothing);
 #                        "a.param=value" words on the command line are passed
 #                        to insmod of a, as modprobe would
-#   hvdump.action=null|bug  oops through /proc/hvdump_crashtest in a child
-#                        process, print HVDUMP-SURVIVED, tick 3 times, power off
+#   hvdump.action=null|bug|warn|panic|spin  through /proc/hvdump_crashtest
+#                        in a child process (oops, BUG(), WARN(), panic with
+#                        a message, a busy loop with interrupts off); if it
+#                        returns print HVDUMP-SURVIVED, tick 3 times, power off
 #   hvdump.action=modloop   insmod/rmmod hvdump_crashtest (baseline) then
 #                        hvdump_guest 50 times each, report Slab and sysfs,
 #                        then load pvpanic + pvpanic-mmio and panic
@@ -148,7 +150,7 @@ sysrq)
 tick)
 	tick ""
 	;;
-null | bug)
+null | bug | warn | panic | spin)
 	insmod /lib/modules/hvdump_crashtest.ko
 	sh -c "echo $(arg hvdump.action) >/proc/hvdump_crashtest"
 	echo "HVDUMP-SURVIVED $?"

@@ -2,12 +2,24 @@
 /*
  * hvdump_crashtest - test-only triggers for the hvdump e2e tests (Debian
  * kernels ship no lkdtm): writing "null" to /proc/hvdump_crashtest
- * dereferences NULL, "bug" hits BUG(). Both oops in the writer's context.
+ * dereferences NULL, "bug" hits BUG(), "warn" WARN()s, "panic" panics with
+ * a message of its own, "spin" loops forever with interrupts off (a hung
+ * guest). All in the writer's context.
  */
 #include <linux/module.h>
 #include <linux/proc_fs.h>
+#include <linux/sched.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/irqflags.h>
+#include <linux/panic.h>
+
+static noinline void crashtest_spin(void)
+{
+	local_irq_disable();
+	for (;;)
+		cpu_relax();
+}
 
 static ssize_t crashtest_write(struct file *f, const char __user *ubuf, size_t len, loff_t *off)
 {
@@ -22,6 +34,12 @@ static ssize_t crashtest_write(struct file *f, const char __user *ubuf, size_t l
 		*null_ptr = 0x68766470;
 	else if (!strcmp(cmd, "bug"))
 		BUG();
+	else if (!strcmp(cmd, "warn"))
+		WARN(1, "hvdump crashtest warning");
+	else if (!strcmp(cmd, "panic"))
+		panic("hvdump crashtest: custom panic from pid %d", current->pid);
+	else if (!strcmp(cmd, "spin"))
+		crashtest_spin();
 	else
 		return -EINVAL;
 	return len;
