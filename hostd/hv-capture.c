@@ -223,8 +223,13 @@ static char *vmcoreinfo_text(HvCapture *c)
 						       c->desc.event_time));
 		g_ptr_array_add(extra, g_strdup_printf("HVDUMP_EVENT=%s",
 						       hv_descriptor_event_name(c->desc.event)));
+		g_ptr_array_add(extra, g_strdup_printf("HVDUMP_CPU=%u", c->desc.event_cpu));
 		if (c->desc.message[0] != '\0')
 			g_ptr_array_add(extra, g_strdup_printf("HVDUMP_MESSAGE=%s", c->desc.message));
+	} else if (c->opt.event != NULL) {
+		g_ptr_array_add(extra, g_strdup_printf("CRASHTIME=%" G_GINT64_FORMAT,
+						       g_get_real_time() / G_USEC_PER_SEC));
+		g_ptr_array_add(extra, g_strdup_printf("HVDUMP_EVENT=%s", c->opt.event));
 	}
 	g_ptr_array_add(extra, NULL);
 	return hv_vmcoreinfo_text_with(&c->ki.vi, (const char *const *)extra->pdata);

@@ -27,6 +27,8 @@ typedef struct {
 	guint threads;                /* compression threads; 0: online CPUs */
 	HvDumpProgressFunc progress;  /* optional: guest bytes scanned, output written */
 	gpointer progress_data;
+	const char *event;            /* optional: what the host saw when the guest did not
+				       * say (hvdump run's "hang"): HVDUMP_EVENT + CRASHTIME */
 } HvCaptureOptions;
 
 typedef struct {

@@ -16,6 +16,7 @@
 
 #define REPORT_SUFFIX ".json"
 #define REPORT_MAGIC "hvdump-report"
+#define TRIAGE_MAGIC "hvdump-triage"
 
 static void entry_free(gpointer p)
 {
@@ -57,8 +58,13 @@ static HvDumpEntry *read_entry(int dfd, const char *name)
 	if (obj == NULL)
 		return NULL;
 	vm = hv_json_get_string(obj, "vm_name");
+	/* hvdumpd's reports name the dump in "dump"; hvdump run's triage
+	 * reports (NAME.report.json) in "dump_file" */
 	dump = hv_json_get_string(obj, "dump");
-	if (g_strcmp0(hv_json_get_string(obj, "format"), REPORT_MAGIC) == 0 && vm != NULL &&
+	if (g_strcmp0(hv_json_get_string(obj, "schema"), TRIAGE_MAGIC) == 0)
+		dump = hv_json_get_string(obj, "dump_file");
+	if ((g_strcmp0(hv_json_get_string(obj, "format"), REPORT_MAGIC) == 0 ||
+	     g_strcmp0(hv_json_get_string(obj, "schema"), TRIAGE_MAGIC) == 0) && vm != NULL &&
 	    dump != NULL && hv_json_get_int64(obj, "written", &t) && dump[0] != '\0' &&
 	    strchr(dump, '/') == NULL && strcmp(dump, ".") != 0 && strcmp(dump, "..") != 0 &&
 	    fstatat(dfd, dump, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
@@ -172,16 +178,17 @@ void hv_dumpdir_prune(const char *dir, const char *vm, guint keep, guint64 max_b
 		const HvDumpEntry *e = all->pdata[i];
 
 		used += e->bytes;
-		mine += strcmp(e->vm, vm) == 0;
+		mine += vm == NULL || strcmp(e->vm, vm) == 0;
 	}
 	/* the VM's oldest first, down to keep */
 	for (i = 0; keep > 0 && i < all->len && mine > keep; i++) {
 		const HvDumpEntry *e = all->pdata[i];
 		g_autofree char *why = NULL;
 
-		if (strcmp(e->vm, vm) != 0 || g_strcmp0(e->dump, protect) == 0)
+		if ((vm != NULL && strcmp(e->vm, vm) != 0) || g_strcmp0(e->dump, protect) == 0)
 			continue;
-		why = g_strdup_printf("keep %u per VM", keep);
+		why = vm != NULL ? g_strdup_printf("keep %u per VM", keep) :
+				   g_strdup_printf("keep %u", keep);
 		remove_entry(dir, e, why, log);
 		gone[i] = TRUE;
 		mine--;
@@ -225,18 +232,14 @@ guint hv_dumpdir_clean_parts(const char *dir, GPtrArray *log)
 	return removed;
 }
 
-gboolean hv_dumpdir_write_report(const char *dump_path, json_object *report, GError **error)
+gboolean hv_dumpdir_write_json(const char *path, json_object *obj, GError **error)
 {
-	g_autofree char *path = g_strconcat(dump_path, REPORT_SUFFIX, NULL);
 	g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
-	g_autofree char *base = g_path_get_basename(dump_path);
 	const char *text;
 	gsize len;
 	int fd;
 
-	json_object_object_add(report, "format", json_object_new_string(REPORT_MAGIC));
-	json_object_object_add(report, "dump", json_object_new_string(base));
-	text = json_object_to_json_string_ext(report, JSON_C_TO_STRING_PRETTY |
+	text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
 					      JSON_C_TO_STRING_NOSLASHESCAPE);
 	len = strlen(text);
 	unlink(tmp);
@@ -262,4 +265,14 @@ gboolean hv_dumpdir_write_report(const char *dump_path, json_object *report, GEr
 		return FALSE;
 	}
 	return TRUE;
+}
+
+gboolean hv_dumpdir_write_report(const char *dump_path, json_object *report, GError **error)
+{
+	g_autofree char *path = g_strconcat(dump_path, REPORT_SUFFIX, NULL);
+	g_autofree char *base = g_path_get_basename(dump_path);
+
+	json_object_object_add(report, "format", json_object_new_string(REPORT_MAGIC));
+	json_object_object_add(report, "dump", json_object_new_string(base));
+	return hv_dumpdir_write_json(path, report, error);
 }

@@ -16,7 +16,7 @@
 G_BEGIN_DECLS
 
 /* Largest report read back; anything larger is not ours. */
-#define HV_DUMPDIR_MAX_REPORT (64 * 1024)
+#define HV_DUMPDIR_MAX_REPORT (16 * 1024 * 1024) /* triage reports carry the whole log */
 /* Reports looked at per directory (a bound, not a policy). */
 #define HV_DUMPDIR_MAX_ENTRIES 100000
 
@@ -38,7 +38,7 @@ guint64 hv_dumpdir_used_bytes(const char *dir);
 guint64 hv_dumpdir_free_bytes(const char *dir);
 
 /* Removes dumps (and their reports), oldest first: vm's beyond the newest
- * keep (0: no limit), then any VM's while the directory holds more than
+ * keep (0: no limit; vm NULL: all dumps count as one VM's), then any VM's while the directory holds more than
  * max_bytes (0: no budget). Never removes protect (a dump's file name).
  * Adds a line per removal to log. */
 void hv_dumpdir_prune(const char *dir, const char *vm, guint keep, guint64 max_bytes,
@@ -52,5 +52,8 @@ guint hv_dumpdir_clean_parts(const char *dir, GPtrArray *log);
  * and rename). The report must carry "vm_name" (the VM's name) and
  * "written" (epoch seconds): retention goes by them. */
 gboolean hv_dumpdir_write_report(const char *dump_path, json_object *report, GError **error);
+
+/* Writes obj to path atomically (0600, a temporary file, fsync, rename). */
+gboolean hv_dumpdir_write_json(const char *path, json_object *obj, GError **error);
 
 G_END_DECLS

@@ -445,13 +445,12 @@ char *hv_triage_dmesg(const HvTriage *t, guint n_lines)
 	return g_strdup(p);
 }
 
-char *hv_triage_to_json(const HvTriage *t)
+json_object *hv_triage_to_json_object(const HvTriage *t)
 {
 	json_object *o = json_object_new_object();
 	json_object *k = json_object_new_object(), *d = json_object_new_object();
 	json_object *cpus = json_object_new_array(), *lines = json_object_new_array();
 	json_object *syms = json_object_new_object(), *dump = json_object_new_object();
-	char *out;
 
 	json_object_object_add(o, "schema", json_object_new_string("hvdump-triage"));
 	json_object_object_add(o, "schema_version", json_object_new_int(HV_TRIAGE_SCHEMA_VERSION));
@@ -557,8 +556,15 @@ char *hv_triage_to_json(const HvTriage *t)
 	json_object_object_add(o, "unreadable", strv_json(t->unreadable));
 	json_object_object_add(o, "warnings", strv_json(t->warnings));
 
-	out = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							    JSON_C_TO_STRING_NOSLASHESCAPE));
+	return o;
+}
+
+char *hv_triage_to_json(const HvTriage *t)
+{
+	json_object *o = hv_triage_to_json_object(t);
+	char *out = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
+
 	json_object_put(o);
 	return out;
 }

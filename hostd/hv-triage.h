@@ -75,6 +75,9 @@ gboolean hv_triage_file(const char *path, const HvTriageOptions *opt, HvTriage *
 void hv_triage_taint_string(guint64 mask, char buf[32]);
 
 char *hv_triage_to_json(const HvTriage *t);
+/* The same as a json-c object (the caller adds to it and puts it). */
+struct json_object;
+struct json_object *hv_triage_to_json_object(const HvTriage *t);
 void hv_triage_print(const HvTriage *t, FILE *out);
 /* The last n lines of the rebuilt log (all when n = 0). */
 char *hv_triage_dmesg(const HvTriage *t, guint n_lines);

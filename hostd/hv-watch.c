@@ -26,6 +26,7 @@
 typedef enum {
 	STATE_STARTING,   /* waiting for the monitor */
 	STATE_WATCHING,   /* the guest runs; events are read */
+	STATE_HANG_NMI,   /* deadline passed: NMI sent, a panic may still come */
 	STATE_KEEPING,    /* a panic not dumped: VM paused, monitor released */
 	STATE_STOPPING,   /* quit sent (or SIGTERM); waiting for QEMU to exit */
 	STATE_DONE,
@@ -144,17 +145,43 @@ static void on_exited(GObject *obj, GAsyncResult *ar, gpointer data)
 	w->state = STATE_DONE;
 }
 
+static void capture_hang(Watch *w);
+static void drain_events(Watch *w);
+
 static gboolean on_deadline(gpointer data)
 {
 	Watch *w = data;
+	g_autoptr(GError) error = NULL;
+	json_object *r;
 
 	g_clear_pointer(&w->deadline_src, g_source_unref);
 	if (w->state == STATE_KEEPING) {
 		stop_qemu(w, HV_WATCH_CAPTURE_FAILED);
 		return G_SOURCE_REMOVE;
 	}
-	say(w, TRUE, "timed out after %d s; stopping QEMU", w->opt->timeout_s);
-	stop_qemu(w, HV_WATCH_TIMED_OUT);
+	if (w->state == STATE_HANG_NMI) {
+		capture_hang(w);
+		return G_SOURCE_REMOVE;
+	}
+	if (w->state != STATE_WATCHING || !w->opt->hang_dump) {
+		say(w, TRUE, "timed out after %d s; stopping QEMU", w->opt->timeout_s);
+		stop_qemu(w, HV_WATCH_TIMED_OUT);
+		return G_SOURCE_REMOVE;
+	}
+	/* a guest that neither exited nor panicked: hung. An NMI makes a guest
+	 * set up for it (unknown_nmi_panic, a watchdog) panic with its own
+	 * report, and leaves a trace in the log of any other. */
+	w->res->hang = TRUE;
+	say(w, FALSE, "no panic and no exit within %d s: the guest is hung; sending an NMI",
+	    w->opt->timeout_s);
+	r = hv_vm_execute(w->vm, "inject-nmi", NULL, &error);
+	if (r == NULL)
+		say(w, FALSE, "inject-nmi: %s", error->message);
+	else
+		json_object_put(r);
+	w->state = STATE_HANG_NMI;
+	w->deadline_src = attach(w, g_timeout_source_new_seconds(HV_WATCH_NMI_GRACE_S), on_deadline);
+	drain_events(w);
 	return G_SOURCE_REMOVE;
 }
 
@@ -354,6 +381,43 @@ static void after_event(Watch *w, EventOutcome o)
 	}
 }
 
+/* The hung guest, paused and dumped to panic_path as it is (no panic:
+ * HVDUMP_EVENT=hang tells triage); then QEMU is quit. */
+static void capture_hang(Watch *w)
+{
+	g_autoptr(GError) error = NULL;
+	HvCaptureOptions copt = { .cancellable = w->opt->cancellable, .format = w->opt->format,
+				  .dump_level = w->opt->dump_level, .threads = w->opt->threads,
+				  .event = "hang" };
+	g_autoptr(HvCapture) c = NULL;
+	HvMachineState st;
+	gboolean was_running = FALSE;
+	g_autofree char *status = NULL;
+
+	w->state = STATE_WATCHING;
+	if (!hv_vm_pause(w->vm, &was_running, &status, &error)) {
+		say(w, TRUE, "hang: cannot pause the guest: %s; stopping QEMU", error->message);
+		stop_qemu(w, HV_WATCH_TIMED_OUT);
+		return;
+	}
+	say(w, FALSE, "guest paused after %d s of NMI grace; dumping the hung guest",
+	    HV_WATCH_NMI_GRACE_S);
+	if (hv_vm_read_state(w->vm, &st, &error)) {
+		c = hv_capture_new(st.cpus, g_steal_pointer(&st.ram), &copt, &error);
+		hv_machine_state_clear(&st);
+	}
+	if (c != NULL && write_dump(w, c, w->opt->panic_path, &error)) {
+		stop_qemu(w, HV_WATCH_HANG_CAPTURED);
+		return;
+	}
+	if (cancelled(w)) {
+		stop_qemu(w, HV_WATCH_INTERRUPTED);
+		return;
+	}
+	say(w, TRUE, "hang dump failed: %s; stopping QEMU", error->message);
+	stop_qemu(w, HV_WATCH_TIMED_OUT);
+}
+
 /* ---- the monitor -------------------------------------------------------- */
 
 /* Handles every event already read or readable now. Commands leave events
@@ -363,7 +427,7 @@ static void after_event(Watch *w, EventOutcome o)
 static void drain_events(Watch *w)
 {
 	/* a capture may end watching (and release the monitor) on the way */
-	while (w->state == STATE_WATCHING) {
+	while (w->state == STATE_WATCHING || w->state == STATE_HANG_NMI) {
 		g_autoptr(GError) error = NULL;
 		json_object *ev = hv_qmp_next_event(hv_vm_get_qmp(w->vm), 0, &error);
 		gboolean panicked;
@@ -378,8 +442,13 @@ static void drain_events(Watch *w)
 		}
 		panicked = g_strcmp0(hv_json_get_string(ev, "event"), "GUEST_PANICKED") == 0;
 		json_object_put(ev);
-		if (panicked)
+		if (panicked) {
+			if (w->state == STATE_HANG_NMI) {
+				drop_source(&w->deadline_src); /* the NMI made it panic */
+				w->state = STATE_WATCHING;
+			}
 			after_event(w, handle_event(w));
+		}
 	}
 }
 

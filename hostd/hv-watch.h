@@ -21,10 +21,11 @@ typedef enum {
 	HV_WATCH_ENDED,           /* QEMU ended on its own: see exit_status */
 	HV_WATCH_PANIC_CAPTURED,
 	HV_WATCH_CAPTURE_FAILED,  /* a panic not dumped; the VM was kept paused until stopped */
-	HV_WATCH_TIMED_OUT,
+	HV_WATCH_TIMED_OUT,       /* the deadline, and no hang dump (not asked, or it failed) */
 	HV_WATCH_INTERRUPTED,     /* the cancellable was cancelled */
 	HV_WATCH_FAILED,          /* QEMU did not start, its monitor failed, or an oops
 				   * could not be resumed */
+	HV_WATCH_HANG_CAPTURED,   /* the deadline: NMI sent, the hung guest paused and dumped */
 } HvWatchOutcome;
 
 typedef struct {
@@ -36,6 +37,9 @@ typedef struct {
 	int max_oops;               /* oops dumps per run */
 	int oops_interval_s;        /* none within this many seconds of the last */
 	int timeout_s;              /* 0: no deadline */
+	gboolean hang_dump;         /* at the deadline: the guest is hung — inject an NMI,
+				     * wait HV_WATCH_NMI_GRACE_S for a panic, else pause it
+				     * and dump it to panic_path */
 	const HvDumpFormat *format; /* NULL: ELF */
 	guint dump_level;
 	guint threads;              /* compression threads; 0: online CPUs */
@@ -55,7 +59,10 @@ typedef struct {
 	int qemu_term_signal;       /* when a signal ended it, else 0 */
 	guint oops_events, oops_dumps, oops_failed;
 	guint skipped_cap, skipped_rate, skipped_space;
+	gboolean hang;              /* the deadline passed with the guest running */
 } HvWatchResult;
+
+#define HV_WATCH_NMI_GRACE_S 3
 
 /* Runs QEMU (argv already carries -qmp for qmp_socket, pvpanic, shared
  * RAM, -action panic=pause) until an outcome; FALSE only when QEMU could

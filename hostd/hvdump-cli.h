@@ -15,6 +15,7 @@ enum {
 	HV_EXIT_CAPTURE_FAILED = 4, /* run: guest panicked, capture failed */
 	HV_EXIT_TIMEOUT = 5,      /* run: --timeout expired */
 	HV_EXIT_OOPS = 6,         /* run: guest ended normally after oops dumps */
+	HV_EXIT_HANG = 7,         /* run: --timeout: the guest hung; NMI sent, hung guest dumped */
 };
 
 #define HV_QMP_TIMEOUT_MS 30000

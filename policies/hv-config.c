@@ -462,7 +462,7 @@ static gboolean get_uint(const Source *s, const Group *g, const char *key, guint
 }
 
 /* Bytes: N, or N with K, M, G or T (KiB .. TiB), 1024-based. */
-static gboolean parse_size(const char *v, guint64 *ret)
+gboolean hv_config_parse_size(const char *v, guint64 *ret)
 {
 	static const char *const suffixes[][2] = {
 		{ "K", "KiB" }, { "M", "MiB" }, { "G", "GiB" }, { "T", "TiB" },
@@ -501,7 +501,7 @@ static gboolean get_size(const Source *s, const Group *g, const char *key, guint
 
 	if (!get_string(s, g, key, &v, error))
 		return FALSE;
-	if (v == NULL || parse_size(v, ret))
+	if (v == NULL || hv_config_parse_size(v, ret))
 		return TRUE;
 	q = quote(v);
 	return fail_at(error, s->path, key_line(g, key),

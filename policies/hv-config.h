@@ -97,4 +97,7 @@ gboolean hv_post_action_parse(const char *s, HvPostAction *a_ret);
 char *hv_policy_file_name(const HvPolicy *p, const char *vm_name, const char *uuid,
 			  GDateTime *when, const char *event);
 
+/* "512", "64M", "2GiB" (K, M, G, T: powers of 1024) → bytes; FALSE if malformed. */
+gboolean hv_config_parse_size(const char *v, guint64 *ret);
+
 G_END_DECLS
