@@ -134,10 +134,6 @@ static char *normalise_pass(const char *s)
 		g_string_append_c(o, p[0]);
 		i++;
 	}
-	/* no space before punctuation left by a removed number, none at the ends */
-	while (o->len > 0 && (o->str[o->len - 1] == ' ' || o->str[o->len - 1] == ':' ||
-			      o->str[o->len - 1] == ','))
-		g_string_truncate(o, o->len - 1);
 	if (o->len > HV_TITLE_MAX) {
 		gsize cut = HV_TITLE_MAX;
 		const char *sp;
@@ -149,6 +145,10 @@ static char *normalise_pass(const char *s)
 		if (sp != NULL && sp - o->str > HV_TITLE_MAX / 2)
 			g_string_truncate(o, (gsize)(sp - o->str)); /* at a word end */
 	}
+	/* no space before punctuation left by a removed number, none at the ends */
+	while (o->len > 0 && (o->str[o->len - 1] == ' ' || o->str[o->len - 1] == ':' ||
+			      o->str[o->len - 1] == ','))
+		g_string_truncate(o, o->len - 1);
 	{
 		gsize k = 0;
 
@@ -163,8 +163,10 @@ char *hv_title_normalise(const char *s)
 {
 	char *cur = g_strndup(s, 4 * HV_TITLE_MAX);
 
-	/* rules applied until nothing changes (a cut can expose a new match) */
-	for (int k = 0; k < 4; k++) {
+	/* rules applied until nothing changes (a cut or a removed number can
+	 * expose a new match); each changing pass removes at least a digit,
+	 * so 4 * HV_TITLE_MAX passes always reach the fixed point */
+	for (int k = 0; k < 4 * HV_TITLE_MAX + 1; k++) {
 		char *next = normalise_pass(cur);
 
 		if (strcmp(next, cur) == 0) {
@@ -389,7 +391,7 @@ void hv_title_from_log(const char *const *lines, guint n, const char *const *fal
 		const char *m = strstr(l, PANIC_PREFIX);
 
 		if (m != NULL) {
-			t->panic_message = g_strdup(g_strstrip(strcpy(buf, m + strlen(PANIC_PREFIX))));
+			t->panic_message = g_strstrip(g_strdup(m + strlen(PANIC_PREFIX)));
 			if (panic_line < 0)
 				panic_line = (gint)i;
 			break;
