@@ -348,6 +348,10 @@ guint hv_stack_unwind(const HvKmem *m, const HvKsyms *ks, const HvOrc *orc,
 			break;
 		if (!hv_ksyms_is_text(ks, s.ip))
 			break;
+		/* a scanned return address whose own frame the table then unwinds
+		 * was a real frame */
+		if (reliable && n > 1 && !out[n - 1].reliable)
+			out[n - 1].reliable = TRUE;
 		out[n++] = (HvStackFrame){ .addr = s.ip, .sp = slot, .reliable = reliable };
 	}
 	return n;

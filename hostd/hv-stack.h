@@ -30,7 +30,8 @@ typedef struct {
 typedef struct {
 	guint64 addr;       /* RIP (frame 0) or return address */
 	guint64 sp;         /* stack slot the return address was read from; 0 for RIP */
-	gboolean reliable;  /* from ORC (or the registers), not from a stack scan */
+	gboolean reliable;  /* from ORC (or the registers), or a scanned one whose own
+			     * frame ORC then unwound; else a guess from a stack scan */
 } HvStackFrame;
 
 void hv_orc_clear(HvOrc *o);

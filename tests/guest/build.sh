@@ -33,6 +33,12 @@ if [ -n "${HVDUMP_KVER_612:-}" ] && [ -d "${HVDUMP_KHEADERS_612:-}" ]; then
 		sh guest-module/kbuild.sh "$root/guest-module" "$root/build/guest-612/kbuild" \
 			"$HVDUMP_KHEADERS_612" "$root/build/guest-612/hvdump_guest.ko" >&2
 	fi
+	# the crash triggers too: triage's titles are tested on 6.12 as well
+	if [ ! -s build/guest-612/hvdump_crashtest.ko ] ||
+		[ -n "$(find tests/guest/crashtest -newer build/guest-612/hvdump_crashtest.ko -type f)" ]; then
+		sh guest-module/kbuild.sh "$root/tests/guest/crashtest" "$root/build/guest-612/crashtest" \
+			"$HVDUMP_KHEADERS_612" "$root/build/guest-612/hvdump_crashtest.ko" >&2
+	fi
 	MEMHOG=$root/build/tests/memhog bash tests/guest/mkinitramfs.sh "$HVDUMP_KVER_612" \
-		"$HVDUMP_INITRD_612" build/guest-612/hvdump_guest.ko >&2
+		"$HVDUMP_INITRD_612" build/guest-612/hvdump_guest.ko build/guest-612/hvdump_crashtest.ko >&2
 fi
