@@ -335,6 +335,11 @@ static guint read_module_syms(HvKsyms *ks, const HvKmem *m, guint16 module, guin
 	guint added = 0;
 
 	cur->m = m;
+	/* all modules together: no more symbols than the kernel may have */
+	if (ks->syms->len > 2 * HV_KSYMS_MAX_SYMS) {
+		g_free(cur);
+		return 0;
+	}
 	if (tab == NULL || types == NULL || !hv_kmem_read(m, symtab, tab, (gsize)num * 24) ||
 	    !hv_kmem_read(m, typetab, types, num)) {
 		g_free(cur);
@@ -430,26 +435,36 @@ guint64 hv_ksyms_lookup_name(const HvKsyms *ks, const char *name)
 	return g_array_index(ks->syms, HvKsym, GPOINTER_TO_UINT(v)).addr;
 }
 
-/* Index of the last symbol at or below addr, or -1. */
+/* Index of the first symbol above addr (syms->len when none): O(log n),
+ * however many aliases a hostile table piles on one address. */
+static guint upper_bound(const HvKsyms *ks, guint64 addr)
+{
+	guint lo = 0, hi = ks->syms->len;
+
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+
+		if (g_array_index(ks->syms, HvKsym, mid).addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Index of the first symbol at the highest address at or below addr, or -1
+ * (among aliases the first sorted: text, vmlinux). */
 static gint64 find(const HvKsyms *ks, guint64 addr)
 {
-	gint64 lo = 0, hi = (gint64)ks->syms->len - 1, best = -1;
+	guint ub = upper_bound(ks, addr);
+	guint64 at;
 
-	while (lo <= hi) {
-		gint64 mid = lo + (hi - lo) / 2;
-
-		if (g_array_index(ks->syms, HvKsym, mid).addr <= addr) {
-			best = mid;
-			lo = mid + 1;
-		} else {
-			hi = mid - 1;
-		}
-	}
-	/* among aliases at that address, the first sorted (text, vmlinux) */
-	while (best > 0 && g_array_index(ks->syms, HvKsym, best - 1).addr ==
-				   g_array_index(ks->syms, HvKsym, best).addr)
-		best--;
-	return best;
+	if (ub == 0)
+		return -1;
+	at = g_array_index(ks->syms, HvKsym, ub - 1).addr;
+	if (at == 0)
+		return (gint64)0;
+	return (gint64)upper_bound(ks, at - 1);
 }
 
 const char *hv_ksyms_lookup(const HvKsyms *ks, guint64 addr, guint64 *off_ret, guint64 *size_ret,
@@ -462,13 +477,11 @@ const char *hv_ksyms_lookup(const HvKsyms *ks, guint64 addr, guint64 *off_ret, g
 	if (i < 0)
 		return NULL;
 	s = &g_array_index(ks->syms, HvKsym, i);
-	for (guint j = (guint)i + 1; j < ks->syms->len; j++) {
-		const HvKsym *t = &g_array_index(ks->syms, HvKsym, j);
+	{
+		guint j = upper_bound(ks, s->addr);
 
-		if (t->addr > s->addr) {
-			end = t->addr;
-			break;
-		}
+		if (j < ks->syms->len)
+			end = g_array_index(ks->syms, HvKsym, j).addr;
 	}
 	if (s->module == 0) {
 		if (!ks->have_kernel || addr >= ks->kernel_end || addr < ks->stext - (16ull << 20))

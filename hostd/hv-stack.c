@@ -129,6 +129,7 @@ typedef struct {
 	gboolean full_regs;    /* r[] all known (registers or a pt_regs frame) */
 	gboolean iret_regs;    /* r[R_IP..] known (an iret frame) */
 	gboolean signal;       /* ip is exact, not a return address */
+	guint scanned;         /* stack words scanned so far (capped per unwind) */
 } State;
 
 static gboolean get_reg(const State *s, guint idx, guint64 *v)
@@ -275,6 +276,8 @@ static gboolean scan_next(const HvKmem *m, const HvKsyms *ks, State *s, guint64 
 	for (guint i = 0; i < SCAN_WORDS && sp + i * 8ull < top && sp + i * 8ull >= sp; i++) {
 		guint64 slot = sp + i * 8ull, v;
 
+		if (++s->scanned > 2 * SCAN_WORDS)
+			return FALSE; /* one stack's worth twice over: enough */
 		if (!hv_kmem_u64(m, slot, &v))
 			return FALSE; /* a guard page: the end of this stack */
 		if (hv_ksyms_is_text(ks, v) && hv_stack_call_before(m, ks, v)) {

@@ -322,7 +322,7 @@ gboolean hv_triage_file(const char *path, const HvTriageOptions *opt, HvTriage *
 		g_autofree char *ec = ki.vi.text != NULL ? vmcoreinfo_value(ki.vi.text, "HVDUMP_CPU") : NULL;
 		guint64 v;
 
-		if (ec != NULL && g_ascii_string_to_unsigned(ec, 10, 0, t->cpus->len ? t->cpus->len - 1 : 0,
+		if (ec != NULL && t->cpus->len > 0 && g_ascii_string_to_unsigned(ec, 10, 0, t->cpus->len ? t->cpus->len - 1 : 0,
 							      &v, NULL))
 			t->panic_cpu = (gint)v;
 	}
@@ -375,7 +375,7 @@ gboolean hv_triage_file(const char *path, const HvTriageOptions *opt, HvTriage *
 				if (parts[k][0] != '\0' || parts[k + 1] != NULL)
 					g_ptr_array_add(lines, g_strdup(parts[k]));
 		}
-		if (t->panic_cpu >= 0)
+		if (t->panic_cpu >= 0 && (guint)t->panic_cpu < t->cpus->len)
 			names = frame_names(t, &g_array_index(t->cpus, HvTriageCpu, t->panic_cpu));
 		else
 			names = g_ptr_array_new_with_free_func(g_free);
