@@ -116,26 +116,3 @@ gboolean hv_pgtable_find_direct_map(const HvPgtable *pt, guint64 ram_end, guint6
 	}
 	return FALSE;
 }
-
-gboolean hv_pgtable_read_virt(gpointer pgtable, guint64 vaddr, void *buf, gsize len)
-{
-	const HvPgtable *pt = pgtable;
-	guint8 *out = buf;
-
-	/* one translation per page touched: len bounds the loop */
-	while (len > 0) {
-		guint64 pa;
-		gsize chunk = 4096 - (vaddr & 4095);
-
-		if (chunk > len)
-			chunk = len;
-		if (!hv_pgtable_translate(pt, vaddr, &pa, NULL) || !pt->read(pt->ctx, pa, out, chunk))
-			return FALSE;
-		out += chunk;
-		len -= chunk;
-		vaddr += chunk;
-		if (vaddr == 0 && len > 0)
-			return FALSE; /* wrapped past the top of the address space */
-	}
-	return TRUE;
-}

@@ -35,13 +35,9 @@ gboolean hv_pgtable_translate(const HvPgtable *pt, guint64 vaddr, guint64 *paddr
  * physical 0 linearly (the direct map, page_offset_base under KASLR). */
 gboolean hv_pgtable_find_direct_map(const HvPgtable *pt, guint64 ram_end, guint64 *base_ret);
 
-/* Reads len bytes of guest-virtual memory through the tables, page by
- * page (pgtable is an HvPgtable*; the signature is HvKmemReadFunc's).
- * FALSE as soon as one page is not mapped or not readable. */
-gboolean hv_pgtable_read_virt(gpointer pgtable, guint64 vaddr, void *buf, gsize len);
-
-/* A reader of kernel-virtual memory: triage's parsers take one, so tests and
- * fuzzers give them a buffer instead of page tables. */
+/* A reader of kernel-virtual memory: triage's parsers take one (over these
+ * page tables, through a translation cache: hv-triage.c), so fuzzers give
+ * them a buffer instead. */
 typedef gboolean (*HvKmemReadFunc)(gpointer ctx, guint64 vaddr, void *buf, gsize len);
 typedef struct {
 	HvKmemReadFunc read;

@@ -297,6 +297,11 @@ gboolean hv_triage_file(const char *path, const HvTriageOptions *opt, HvTriage *
 								" invalid",
 								t->log.unreadable, t->log.slots,
 								t->log.invalid));
+			if (t->log.truncated)
+				g_ptr_array_add(t->unreadable,
+						g_strdup_printf("log: more than %u MiB of text; records "
+								"past that not read",
+								HV_PRINTK_MAX_TEXT >> 20));
 			if (t->log.records->len > 0) {
 				t->have_uptime = TRUE;
 				t->uptime_ns = g_array_index(t->log.records, HvPrintkRecord,
