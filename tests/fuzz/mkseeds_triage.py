@@ -72,7 +72,12 @@ def main():
         os.makedirs(os.path.join(out, d), exist_ok=True)
     for name, data in (("ring.bin", printk_seed(False)), ("ring-wrapped.bin", printk_seed(True))):
         open(os.path.join(out, "printk", name), "wb").write(data)
-    open(os.path.join(out, "kallsyms", "table.bin"), "wb").write(kallsyms_seed())
+    table = kallsyms_seed()
+    open(os.path.join(out, "kallsyms", "table.bin"), "wb").write(table)
+    # the same, then 6 KiB of ORC entries (CALL frames, CFA = sp + 8..32)
+    orc = b"".join(struct.pack("<hhBB", 8 + 8 * (i % 4), 0, 5, i % 3) for i in range(1024))
+    open(os.path.join(out, "kallsyms", "table-orc.bin"), "wb").write(
+        table + bytes(0x3000 - len(table)) + orc)
     for i, t in enumerate(TITLES):
         open(os.path.join(out, "title", "log%d.txt" % i), "w").write(t)
 
