@@ -10,8 +10,8 @@ info for 6.12: the core and its VMCOREINFO); makedumpfile reads the dmesg of
 our -d 31 dumps (kdump-zlib and ELF: Debian's makedumpfile has no zstd); the
 pages -d 16 leaves out as free match the guest's MemFree within 2%, the user
 pages its AnonPages; and makedumpfile -d 31 on our -d 0 ELF leaves out the
-same cache and free pages and, within 0.5%, zero pages (its 1.7.2 does not know where 6.12 keeps a
-large folio's order). crash 8.0.2 predates 6.12: it is not asked.
+same cache and free pages and, within 0.5%, zero pages (its 1.7.2 does not
+know where 6.12 keeps a large folio's order). crash 8.0.2 predates 6.12: it is not asked.
 """
 import os
 import re
@@ -110,9 +110,10 @@ def main():
         zm, zt = mine.get("zero") or 0, theirs.get("zero") or 0
         same = (m.returncode == 0 and all(theirs.get(k) == mine.get(k) for k in ("cache", "free")) and
                 zm > 0 and abs(zm - zt) <= max(2, zm // 200))
+        keys = ("zero", "cache", "free")
         t.ok(same, "makedumpfile 1.7.2 -d 31 on our -d 0 ELF of 6.12 leaves out the same cache and free "
              "pages and the same zero pages within 0.5%%: ours %s, theirs %s" %
-             ({k: mine.get(k) for k in ("zero", "cache", "free")}, {k: theirs.get(k) for k in ("zero", "cache", "free")}),
+             ({k: mine.get(k) for k in keys}, {k: theirs.get(k) for k in keys}),
              (theirs, mine, (m.stdout + m.stderr)[-1500:]))
         anon = mi.get("AnonPages", 0) // 4
         user = mine.get("user") or 0
