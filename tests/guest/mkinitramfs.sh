@@ -32,6 +32,8 @@
 #   hvdump.meminfo=1     right before the action: /proc/meminfo on the
 #                        console, "HVDUMP-MEMINFO <line>" each, then
 #                        "HVDUMP-MEMINFO-END" (the free-page oracle)
+#   /etc/hvdump/hooks/*  sourced after the modules are loaded, if an archive
+#                        appended to this one brings any (tests/bench/mkkdump.sh)
 # MEMHOG (environment) is the static memhog binary to include, if set.
 # Debian's 6.12 ships its modules as .ko.xz: they are decompressed on the way
 # (busybox insmod reads plain .ko only).
@@ -79,6 +81,7 @@ cat >"$root/init" <<'EOF'
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
+echo "HVDUMP-BOOTED"
 arg() {
 	for w in $(cat /proc/cmdline); do
 		case "$w" in "$1="*) echo "${w#*=}"; return ;; esac
@@ -107,6 +110,10 @@ for m in $(arg hvdump.modules "pvpanic,pvpanic-mmio" | tr ',' ' '); do
 	else
 		echo "HVDUMP-MODULE-FAILED $m"
 	fi
+done
+# hooks added by an appended archive (tests/bench/mkkdump.sh: in-guest kdump)
+for h in /etc/hvdump/hooks/*; do
+	[ -f "$h" ] && . "$h"
 done
 fill=$(arg hvdump.fill_mb 0)
 if [ "$fill" -gt 0 ] 2>/dev/null; then

@@ -124,6 +124,10 @@ packages=(
 	systemd
 	qemu-system-x86 qemu-utils
 	crash python3-drgn makedumpfile
+	# the comparison harness (tests/bench/compare.sh): in-guest kdump's
+	# kexec (a preseed keeps it from loading a kernel for the host's own
+	# reboots), the ext4 disk its capture kernel writes to, the plot
+	kexec-tools e2fsprogs gnuplot-nox
 	busybox-static cpio kmod
 	linux-image-amd64 linux-headers-amd64
 	# what the scripts and tests run: python3 (runner, e2e), mount/umount
@@ -137,6 +141,8 @@ for p in "${packages[@]}"; do
 	installed "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+	# kexec-tools asks whether to handle the host's reboots: no
+	echo "kexec-tools kexec-tools/load_kexec boolean false" | debconf-set-selections 2>/dev/null || true
 	apt_install "${missing[@]}" || fail "$apt_error"
 	ok "installed ${#missing[@]}: ${missing[*]}"
 else
