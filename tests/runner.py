@@ -43,7 +43,7 @@ def programs():
         yield ("fuzz/" + t, ["FUZZ", t], FUZZ_SECONDS + 120, False)
     for t in ["test_module_build", "test_panic", "test_triage", "test_live_dump", "test_errors", "test_q35_big",
               "test_module", "test_hostile", "test_hugetlb", "test_libvirt", "test_policies",
-              "test_daemon", "test_daemon_libvirt", "test_dump_levels", "test_kernel612"]:
+              "test_daemon", "test_daemon_libvirt", "test_dump_levels", "test_kernel612", "test_compare"]:
         yield ("e2e/" + t, ["/usr/bin/python3", os.path.join(ROOT, "tests", "e2e", t + ".py")],
                900, True)
 
@@ -131,6 +131,7 @@ def main():
         elif mine_failed and err:
             for line in err.splitlines()[-10:]:
                 print("     stderr: " + line)
+        print("# %s: %.0fs" % (name, time.time() - start))
         sys.stdout.flush()
     print("# total %.0fs" % (time.time() - t0))
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))

@@ -190,6 +190,7 @@ class Vm:
                 time.sleep(0.05)
         if self.qmp is None:
             raise RuntimeError("QEMU did not start: %s" % self.text()[-500:])
+        self.qemu_pid = child_qemu_pid(self.p.pid)
         self.qf = self.qmp.makefile("rwb")
         json.loads(self.qf.readline())
         threading.Thread(target=self._qmp_reader, daemon=True).start()
@@ -288,16 +289,26 @@ class Vm:
         return "last console line: %r" % (tail[-1][-160:] if tail else "")
 
     def close(self):
+        """QEMU ends with this harness's VM: SIGTERM to `timeout`, which
+        passes it on to QEMU and exits with it (SIGKILL to `timeout` would
+        orphan QEMU, still running); QEMU itself is killed by pid if it has
+        not gone within 20 s."""
         try:
             self.qmp.close()
         except (OSError, AttributeError):
             pass
         if self.p.poll() is None:
-            self.p.kill()
+            self.p.terminate()
         try:
-            self.p.wait(timeout=30)
+            self.p.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            pass
+            if self.qemu_pid != self.p.pid:
+                try:
+                    os.kill(self.qemu_pid, 9)
+                except OSError:
+                    pass
+            self.p.kill()
+            self.p.wait(timeout=30)
 
     def save_console(self, path):
         with open(path, "w") as f:
@@ -368,7 +379,10 @@ def kdump_run(a, work, mem, reservation, ways, run, tag):
             _, _, loaded = vm.wait_line(lambda s: s.startswith("HVDUMP-KDUMP-LOADED"), timeout=to["panic"])
             m = re.search(r"rc=(\d+) reserved=(\d+)", loaded)
             if not m or m.group(1) != "0" or "loaded=1" not in loaded:
-                raise Failed("kexec -p did not load the capture kernel: " + loaded)
+                said = [ln.split(":", 1)[1].strip() for ln in vm.text().splitlines()
+                        if ln.startswith("HVDUMP-KDUMP-KEXEC:")]
+                raise Failed("kexec -p could not load the capture kernel into %dM (exit %s)%s" % (
+                    reservation >> 20, m.group(1) if m else "?", ": " + "; ".join(said)[:200] if said else ""))
             for r in results.values():
                 r["reserved_bytes"] = int(m.group(2))
             ip, t_panic, _ = vm.wait_line(lambda s: PANIC_LINE in s, timeout=to["panic"])
@@ -448,7 +462,7 @@ def host_run(a, work, mem, run, tag, order):
                 r["error"] = "the guest did not panic: %s" % e
             vm.save_console(os.path.join(a.out, "console-%s.log" % tag))
             return list(results.values()), True
-        qemu_pid = child_qemu_pid(vm.p.pid)
+        qemu_pid = vm.qemu_pid
         for w in order:
             r = results[w]
             path = os.path.join(work, "%s-%s.vmcore" % (tag, w))
@@ -668,7 +682,7 @@ def plot(out_dir, dat, gnuplot=True):
     titles = [LABEL[w] for w, _ in WAYS]
     gp = ["set datafile missing '?'", "set style data histograms", "set style histogram clustered gap 1",
           "set style fill solid 0.85 border -1", "set boxwidth 0.9", "set logscale y", "set grid ytics",
-          "set key outside bottom center horizontal maxrows 3 font ',9'", "set xlabel 'guest RAM'",
+          "set key outside below center horizontal maxrows 2 font ',9' spacing 1.2", "set xlabel 'guest RAM'",
           "set yrange [0.1:*]"]
 
     def panel(col, ylabel, title):

@@ -154,9 +154,11 @@ size=$(cat /sys/kernel/kexec_crash_size 2>/dev/null || echo 0)
 if [ -n "$ways" ] && [ "$size" = 0 ]; then
 	echo "HVDUMP-KDUMP-LOADED rc=1 reserved=0 (no crashkernel= reservation)"
 elif [ -n "$ways" ]; then
-	/usr/sbin/kexec -p /boot/vmlinuz --initrd=/boot/capture.img \
-		--append="console=ttyS0 reset_devices nr_cpus=1 irqpoll panic=0 hvdump.kdump=$ways"
-	echo "HVDUMP-KDUMP-LOADED rc=$? reserved=$size loaded=$(cat /sys/kernel/kexec_crash_loaded)"
+	said=$(/usr/sbin/kexec -p /boot/vmlinuz --initrd=/boot/capture.img \
+		--append="console=ttyS0 reset_devices nr_cpus=1 irqpoll panic=0 hvdump.kdump=$ways" 2>&1)
+	rc=$?
+	[ -z "$said" ] || echo "$said" | sed 's/^/HVDUMP-KDUMP-KEXEC: /'
+	echo "HVDUMP-KDUMP-LOADED rc=$rc reserved=$size loaded=$(cat /sys/kernel/kexec_crash_loaded)"
 fi
 EOF
 chmod 755 "$work/add/etc/hvdump/hooks/kdump"
