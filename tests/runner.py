@@ -17,7 +17,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 FUZZ_BUILD = os.path.join(ROOT, "build-fuzz")
-FUZZ_SECONDS = int(os.environ.get("HVDUMP_FUZZ_SECONDS", "12"))
+FUZZ_SECONDS = int(os.environ.get("HVDUMP_FUZZ_SECONDS", "8"))
 # libFuzzer's corpus is kept between runs on this machine (CI binds a host
 # directory here), so coverage grows from run to run; seeds are always added.
 FUZZ_CORPUS = os.environ.get("HVDUMP_FUZZ_CORPUS") or os.path.join(
