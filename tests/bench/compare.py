@@ -359,8 +359,10 @@ def debugfs(img, req):
     return subprocess.run(["debugfs", "-R", req, img], capture_output=True, text=True, timeout=600)
 
 
-def kdump_run(a, work, mem, reservation, ways, run, tag):
-    """One panic with in-guest kdump loaded: a result per way."""
+def kdump_run(a, work, mem, reservation, ways, run, tag, search=False):
+    """One panic with in-guest kdump loaded: a result per way.  A search
+    attempt's good dump is always opened with crash (unless --crash-check
+    none): the attempt that becomes run 1 is not known in advance."""
     results = {w: new_result(mem, w, run, reserved_bytes=reservation) for w in ways}
     img = os.path.join(work, "kdump-disk.img")
     if os.path.exists(img):
@@ -435,7 +437,7 @@ def kdump_run(a, work, mem, reservation, ways, run, tag):
             r["ok"], r["error"] = False, "no %s on the dump disk: %s" % (name, st.stderr.strip()[-200:])
             continue
         r["disk_bytes"], r["apparent_bytes"] = int(m.group(1)) * 512, int(sz.group(1))
-        if a.check_crash(mem, w):
+        if (a.crash_check != "none") if search else a.check_crash(mem, w):
             out = os.path.join(work, w + ".vmcore")
             d = debugfs(img, "dump -p %s %s" % (name, out))
             if d.returncode != 0 or not os.path.exists(out):
@@ -574,7 +576,7 @@ def search_reservation(a, work, mem, results):
 
     def attempt(i):
         res, _ = kdump_run(a, work, mem, ladder[i], ["kdump-mdf"], 1,
-                           "search-%s-%dM" % (fmt_size(mem), ladder[i] >> 20))
+                           "search-%s-%dM" % (fmt_size(mem), ladder[i] >> 20), search=True)
         r = res[0]
         r["searched"] = r["search"] = True  # a row of the search table only, unless chosen
         results.append(r)
@@ -778,6 +780,8 @@ def main():
             if a.reservation == "auto":
                 log(" searching the smallest crashkernel=")
                 reservations[mem], found = search_reservation(a, work, mem, results)
+                if found and found["crash_bt"] is not None:
+                    checked.add((mem, "kdump-mdf"))  # run 1 is that dump, already opened
             else:
                 reservations[mem] = parse_size(a.reservation)
             for run in range(1, a.runs + 1):
