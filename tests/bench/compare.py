@@ -75,6 +75,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from hvtest import ACCEL, HVDUMP, INITRD, KERNEL, KVER, QEMU, VMLINUX  # noqa: E402
+from bench import shmem_bytes  # noqa: E402  (tests/bench/bench.py)
 
 MIB = 1 << 20
 WAYS = [
@@ -99,14 +100,6 @@ def parse_size(s):
 
 def fmt_size(b):
     return "%dG" % (b >> 30) if b % (1 << 30) == 0 else "%dM" % (b >> 20)
-
-
-def shmem_bytes():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("Shmem:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def rss_anon(pid):
