@@ -30,14 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from hvtest import HVDUMP, Guest  # noqa: E402
-
-
-def fsync_file(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from bench import fsync_file  # noqa: E402  (tests/bench/bench.py)
 
 
 def run_timed(argv, out_path):

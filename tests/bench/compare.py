@@ -75,7 +75,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from hvtest import ACCEL, HVDUMP, INITRD, KERNEL, KVER, QEMU, VMLINUX  # noqa: E402
-from bench import shmem_bytes  # noqa: E402  (tests/bench/bench.py)
+from bench import allocated, fsync_file, shmem_bytes  # noqa: E402  (tests/bench/bench.py)
 
 MIB = 1 << 20
 WAYS = [
@@ -131,14 +131,6 @@ class PeakAnon:
         self.stop_ev.set()
         self.t.join()
         return max(0, self.peak - self.base)
-
-
-def fsync_path(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Vm:
@@ -368,7 +360,6 @@ def kdump_run(a, work, mem, reservation, ways, run, tag, search=False):
     vm = Vm(work, tag, mem, guest_append(mix_for(a, mem), "crashkernel=%dM hvdump.kdump=%s" % (reservation >> 20,
                                                                               ",".join(w[6:] for w in ways))),
             disk=img)
-    failed_log = False
     try:
         try:
             _, _, loaded = vm.wait_line(lambda s: s.startswith("HVDUMP-KDUMP-LOADED"), timeout=to["panic"])
@@ -418,7 +409,6 @@ def kdump_run(a, work, mem, reservation, ways, run, tag, search=False):
         vm.close()
         if any(not r["ok"] for r in results.values()):
             vm.save_console(os.path.join(a.out, "console-%s.log" % tag))
-            failed_log = True
     for w, r in results.items():
         if not r["ok"]:
             continue
@@ -439,7 +429,7 @@ def kdump_run(a, work, mem, reservation, ways, run, tag, search=False):
                 check_crash(r, out)
                 os.unlink(out)
     os.unlink(img)
-    return list(results.values()), failed_log
+    return list(results.values())
 
 
 def host_run(a, work, mem, run, tag, order):
@@ -456,7 +446,7 @@ def host_run(a, work, mem, run, tag, order):
             for r in results.values():
                 r["error"] = "the guest did not panic: %s" % e
             vm.save_console(os.path.join(a.out, "console-%s.log" % tag))
-            return list(results.values()), True
+            return list(results.values())
         qemu_pid = vm.qemu_pid
         for w in order:
             r = results[w]
@@ -497,11 +487,10 @@ def host_run(a, work, mem, run, tag, order):
                         grow = peak.stop()
                     if st["status"] != "completed":
                         raise Failed("dump-guest-memory: %s" % st["status"])
-                fsync_path(path)
+                fsync_file(path)
                 r["time_to_dump"] = (t_event - t_panic) + (time.monotonic() - t0)
                 r["host_mem_bytes"] = max(0, shmem_bytes() - shm0) + grow
-                stt = os.stat(path)
-                r["disk_bytes"], r["apparent_bytes"] = stt.st_blocks * 512, stt.st_size
+                r["disk_bytes"], r["apparent_bytes"] = allocated(path)
                 r["ok"], r["path"] = True, path
             except (Failed, RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                 r["error"] = str(e)
@@ -528,8 +517,7 @@ def host_run(a, work, mem, run, tag, order):
             os.unlink(p)
     if any(not r["ok"] for r in results.values()):
         vm.save_console(os.path.join(a.out, "console-%s.log" % tag))
-        return list(results.values()), True
-    return list(results.values()), False
+    return list(results.values())
 
 
 def child_qemu_pid(timeout_pid):
@@ -568,7 +556,7 @@ def search_reservation(a, work, mem, results):
     got = {}
 
     def attempt(i):
-        res, _ = kdump_run(a, work, mem, ladder[i], ["kdump-mdf"], 1,
+        res = kdump_run(a, work, mem, ladder[i], ["kdump-mdf"], 1,
                            "search-%s-%dM" % (fmt_size(mem), ladder[i] >> 20), search=True)
         r = res[0]
         r["searched"] = r["search"] = True  # a row of the search table only, unless chosen
@@ -785,7 +773,7 @@ def main():
                     ways = ([] if run == 1 and found else ["kdump-mdf"]) + \
                         (["kdump-copy"] if run <= a.copy_runs else [])
                     if ways:
-                        rs, _ = kdump_run(a, work, mem, res, ways, run, "kdump-%s-%d" % (fmt_size(mem), run))
+                        rs = kdump_run(a, work, mem, res, ways, run, "kdump-%s-%d" % (fmt_size(mem), run))
                     if run == 1 and found:
                         rs = [found] + rs
                 else:
@@ -795,7 +783,7 @@ def main():
                 # the order rotates: the first QEMU dump faults the guest's
                 # untouched RAM in (host memory), the second finds it there
                 order = HOST_WAYS if run % 2 else HOST_WAYS[1::-1] + HOST_WAYS[:1:-1]
-                rs2, _ = host_run(a, work, mem, run, "host-%s-%d" % (fmt_size(mem), run), order)
+                rs2 = host_run(a, work, mem, run, "host-%s-%d" % (fmt_size(mem), run), order)
                 results += rs2
                 for r in rs + rs2:
                     log("  run %d %-11s %s" % (run, r["way"], "%.2f s, %.1f MiB" % (
