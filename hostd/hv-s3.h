@@ -1,0 +1,105 @@
+/* hv-s3.h — a small S3 client for shipping dumps (issue 12): libcurl does
+ * the HTTP, TLS and AWS SigV4 signing (CURLOPT_AWS_SIGV4); this file builds
+ * canonical requests libcurl 7.88 signs correctly and reads the store's
+ * XML answers with bounds.
+ *
+ * What libcurl 7.88 leaves to the caller (measured against radosgw 16.2):
+ * it never sends x-amz-content-sha256 (it signs the hash of an empty body,
+ * the store assumes UNSIGNED-PAYLOAD without the header: 403), it does not
+ * sort query parameters nor percent-encode their values, and a bare
+ * "?uploads" must be written "?uploads=". Every request here sends the
+ * body's real SHA-256 (the store checks it) and, for uploads, Content-MD5
+ * (radosgw answers BadDigest on a mismatch; it ignores x-amz-checksum-*).
+ *
+ * Answers from the store are input from the network: bodies are capped
+ * (HV_S3_MAX_REPLY), XML is parsed with GMarkup into bounded fields, and
+ * listings stop after HV_S3_MAX_PAGES pages.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+#define HV_S3_MAX_REPLY (8 * 1024 * 1024) /* an XML answer or a manifest */
+#define HV_S3_MAX_PAGES 100000            /* ListObjectsV2 pages of 1000 keys */
+#define HV_S3_MAX_KEY 1024                /* S3's own limit on key length */
+
+typedef struct {
+	char *endpoint;   /* https://host[:port] (http:// only when asked) */
+	char *bucket;
+	char *prefix;     /* "" or ending in '/' */
+	char *region;     /* signing region ("default" for radosgw, us-east-1, ...) */
+	gboolean path_style; /* endpoint/bucket/key, else bucket.host/key */
+	char *ca_file;    /* NULL: the system CA store */
+	char *access_key;
+	char *secret_key;
+	guint64 max_send_bytes_per_s; /* 0: unlimited (policy upload_rate=) */
+	guint connect_timeout_s;      /* default 10 */
+	guint low_speed_timeout_s;    /* abort when < 1 KiB/s for this long; default 60 */
+} HvS3Config;
+
+typedef struct HvS3 HvS3;
+
+/* Parses s3://bucket/prefix into cfg->bucket and cfg->prefix. */
+gboolean hv_s3_parse_url(const char *url, HvS3Config *cfg, GError **error);
+/* Reads access_key= and secret_key= (and optional region=, endpoint=) from
+ * a keyfile group [s3]; refuses a file not owned by root or readable by
+ * group/others. The secret never appears in a message. */
+gboolean hv_s3_load_credentials(const char *path, HvS3Config *cfg, GError **error);
+void hv_s3_config_clear(HvS3Config *cfg);
+
+HvS3 *hv_s3_new(const HvS3Config *cfg, GError **error);
+void hv_s3_free(HvS3 *s3);
+
+/* Full key: the configured prefix + name. */
+char *hv_s3_key(HvS3 *s3, const char *name);
+
+gboolean hv_s3_create_bucket(HvS3 *s3, GError **error); /* exists already: ok */
+gboolean hv_s3_put(HvS3 *s3, const char *key, const void *data, gsize len, GError **error);
+/* Whole object into memory, at most max bytes. */
+GBytes *hv_s3_get(HvS3 *s3, const char *key, gsize max, GError **error);
+/* Object into fd from its current offset; returns bytes written or -1. */
+gint64 hv_s3_get_to_fd(HvS3 *s3, const char *key, int fd, GError **error);
+/* 1 found (size, etag filled; etag without quotes), 0 not found, -1 error. */
+int hv_s3_head(HvS3 *s3, const char *key, guint64 *size, char **etag, GError **error);
+gboolean hv_s3_delete(HvS3 *s3, const char *key, GError **error);
+
+typedef gboolean (*HvS3ListFn)(const char *key, guint64 size, const char *etag, void *user);
+/* Every key under prefix (full key), in the store's order; fn returning
+ * FALSE stops the walk (not an error). */
+gboolean hv_s3_list(HvS3 *s3, const char *prefix, HvS3ListFn fn, void *user, GError **error);
+
+/* Multipart upload. Parts are numbered from 1; each is sent with its MD5
+ * (md5_hex out: 32 hex digits, the part's ETag as the store must answer). */
+char *hv_s3_mpu_create(HvS3 *s3, const char *key, GError **error);
+gboolean hv_s3_mpu_put_part(HvS3 *s3, const char *key, const char *upload_id, guint part, int fd,
+			    guint64 offset, gsize len, char md5_hex[33], GError **error);
+typedef struct {
+	guint part;
+	guint64 size;
+	char etag[33];
+} HvS3Part;
+/* Parts the store holds for an upload (to resume); NULL and
+ * HV_S3_ERROR_NO_UPLOAD when the store does not know the upload (radosgw
+ * 16.2 answers an unknown upload id with 404 NoSuchKey: HV_S3_ERROR_NOT_FOUND,
+ * which a resume must treat the same way). */
+GArray *hv_s3_mpu_list_parts(HvS3 *s3, const char *key, const char *upload_id, GError **error);
+gboolean hv_s3_mpu_complete(HvS3 *s3, const char *key, const char *upload_id, const HvS3Part *parts,
+			    guint n, GError **error);
+gboolean hv_s3_mpu_abort(HvS3 *s3, const char *key, const char *upload_id, GError **error);
+/* The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, "-N". */
+char *hv_s3_mpu_etag(const HvS3Part *parts, guint n);
+
+#define HV_S3_ERROR hv_s3_error_quark()
+GQuark hv_s3_error_quark(void);
+typedef enum {
+	HV_S3_ERROR_FAILED,     /* network, TLS, a bad answer */
+	HV_S3_ERROR_HTTP,       /* the store refused: message names its code */
+	HV_S3_ERROR_NOT_FOUND,  /* 404 NoSuchKey / NoSuchBucket */
+	HV_S3_ERROR_NO_UPLOAD,  /* NoSuchUpload */
+	HV_S3_ERROR_CONFIG,     /* bad URL, credentials file */
+} HvS3Error;
+
+G_END_DECLS
