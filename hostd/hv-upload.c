@@ -84,6 +84,7 @@ char *hv_upload_enqueue(const char *journal_dir, const char *id, const char *dum
 	close(fd);
 	dkey = g_strdup_printf("dumps/%s/%s%s", day, id, suffix ? suffix : "");
 	mkey = g_strdup_printf("manifests/%s/%s.json", day, id);
+	json_object_object_add(manifest, "id", json_object_new_string(id));
 	json_object_object_add(manifest, "dump_key", json_object_new_string(dkey));
 	json_object_object_add(manifest, "dump_size", json_object_new_int64(st.st_size));
 	json_object_object_add(manifest, "dump_sha256", json_object_new_string(sha));

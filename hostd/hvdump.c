@@ -25,6 +25,7 @@ static const char usage[] =
 	"  info FILE                   format, compression, dump level, pages by class\n"
 	"  triage VMCORE               crash report from the dump: title, signature, CPUs, dmesg\n"
 	"  status                      the VMs hvdumpd watches, their states and last dumps\n"
+	"  fleet list|stats|fetch      the dumps many hosts shipped to an S3 store\n"
 	"\n"
 	"Run 'hvdump COMMAND --help' for a command's options; see hvdump(1).\n";
 
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
 		return hv_cmd_info(argc - 1, argv + 1);
 	if (strcmp(argv[1], "triage") == 0)
 		return hv_cmd_triage(argc - 1, argv + 1);
+	if (strcmp(argv[1], "fleet") == 0)
+		return hv_cmd_fleet(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return hv_cmd_run(argc - 1, argv + 1);
 	hv_cli_error("unknown command '%s' (try --help)", argv[1]);
