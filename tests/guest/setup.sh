@@ -128,6 +128,10 @@ packages=(
 	# kexec (a preseed keeps it from loading a kernel for the host's own
 	# reboots), the ext4 disk its capture kernel writes to, the plot
 	kexec-tools e2fsprogs gnuplot-nox
+	# the fleet (issue 12): S3 through libcurl's SigV4, sftp through libssh;
+	# the tests start a real one-node Ceph (mon, memstore osd, radosgw) and
+	# a real sshd on the loopback
+	libcurl4-openssl-dev libssh-dev ceph-mon ceph-osd radosgw openssh-server openssh-client
 	busybox-static cpio kmod
 	linux-image-amd64 linux-headers-amd64
 	# what the scripts and tests run: python3 (runner, e2e), mount/umount
