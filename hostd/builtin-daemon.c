@@ -37,6 +37,45 @@ static void print_vm(json_object *vm)
 	       strcmp(last, "-") ? last : "");
 }
 
+/* What waits for its upload and what failed (the daemon lists at most 100). */
+static void print_uploads(json_object *a)
+{
+	json_object *u, *list;
+	gint64 pending = 0, failed = 0, done = 0, bytes = 0;
+	gsize i, n;
+
+	if (!json_object_object_get_ex(a, "uploads", &u) || !json_object_is_type(u, json_type_object))
+		return;
+	hv_json_get_int64(u, "pending", &pending);
+	hv_json_get_int64(u, "failed", &failed);
+	hv_json_get_int64(u, "done", &done);
+	hv_json_get_int64(u, "bytes_pending", &bytes);
+	printf("\nuploads: %" G_GINT64_FORMAT " pending (%" G_GINT64_FORMAT " MiB in the spool), %"
+	       G_GINT64_FORMAT " failed, %" G_GINT64_FORMAT " done\n", pending, bytes >> 20, failed, done);
+	if (!json_object_object_get_ex(u, "uploads", &list) || !json_object_is_type(list, json_type_array))
+		return;
+	n = json_object_array_length(list);
+	for (i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(list, i);
+		g_autofree char *id = hv_printable_dup(str(e, "id"));
+		g_autofree char *target = hv_printable_dup(str(e, "target"));
+		g_autofree char *err = hv_printable_dup(str(e, "last_error"));
+		gint64 attempts = 0, next = 0;
+		char when[32] = "";
+
+		hv_json_get_int64(e, "attempts", &attempts);
+		if (hv_json_get_int64(e, "next_try", &next) && next > 0) {
+			time_t tt = (time_t)next;
+			struct tm tm;
+
+			if (localtime_r(&tt, &tm) != NULL)
+				strftime(when, sizeof(when), " next try %H:%M:%S", &tm);
+		}
+		printf("  %s %-9s -> %s (%" G_GINT64_FORMAT " attempts%s)%s%s\n", id, str(e, "state"), target,
+		       attempts, when, strcmp(err, "-") ? ": " : "", strcmp(err, "-") ? err : "");
+	}
+}
+
 static json_object *call(const char *control, json_object *req, int timeout_ms)
 {
 	g_autoptr(GError) error = NULL;
@@ -93,6 +132,7 @@ int hv_cmd_status(int argc, char **argv)
 		for (i = 0; i < n; i++)
 			print_vm(json_object_array_get_idx(vms, i));
 	}
+	print_uploads(a);
 	json_object_put(a);
 	return HV_EXIT_OK;
 }

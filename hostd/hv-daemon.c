@@ -30,6 +30,8 @@
 #include "hv-libvirt.h"
 #include <libvirt/libvirt.h>
 #include "hv-output.h"
+#include "hv-shipper.h"
+#include "hv-upload.h"
 #include "hv-vm.h"
 
 #define CONNECT_TIMEOUT_MS 5000
@@ -97,7 +99,16 @@ struct HvDaemon {
 	HvLibvirt *lv;            /* libvirt-uri=, while connected */
 	char *lv_uri;
 	GSource *lv_retry;
+	HvShipper *shipper;       /* uploads to remote targets (state-dir/uploads) */
+	/* metrics since start (metrics-file=) */
+	guint64 m_results[HV_JOB_STALE + 1];
+	guint64 m_bytes;
+	double m_capture_seconds;
+	guint64 m_uploads_done, m_uploads_failed, m_upload_retries, m_upload_bytes;
+	double m_upload_seconds;
 };
+
+static void write_metrics(HvDaemon *d);
 
 /* ---- logging ------------------------------------------------------------ */
 
@@ -607,7 +618,8 @@ static json_object *job_json(HvJob *j, const char *post, const char *post_result
 	return o;
 }
 
-static void write_report(HvJob *j)
+/* upload (may be NULL): where the dump is to be shipped; taken */
+static void write_report(HvJob *j, json_object *upload)
 {
 	json_object *r = job_json(j, NULL, NULL);
 	g_autoptr(GError) error = NULL;
@@ -615,6 +627,8 @@ static void write_report(HvJob *j)
 	/* the retention keys */
 	json_object_object_add(r, "vm_name", json_object_new_string(j->vm_name));
 	json_object_object_add(r, "written", json_object_new_int64(g_get_real_time() / G_USEC_PER_SEC));
+	if (upload != NULL)
+		json_object_object_add(r, "upload", upload);
 	if (!hv_dumpdir_write_report(j->path, r, &error))
 		vm_log(J_VM(j), G_LOG_LEVEL_WARNING, "report: %s", error->message);
 	json_object_put(r);
@@ -772,6 +786,120 @@ static void job_after_panic(HvJob *j, char **post, char **post_result)
 	vm_set_state(v, a == HV_POST_KEEP_PAUSED ? VM_KEPT_PAUSED : VM_RUNNING);
 }
 
+/* What the catalogue says of a dump (the upload adds id, keys, size,
+ * checksum, and triage's title, signature and build id). */
+static json_object *manifest_json(HvJob *j, const char *host, gint64 when)
+{
+	json_object *m = json_object_new_object();
+	g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(when);
+	g_autofree char *iso = g_date_time_format_iso8601(t);
+
+	json_object_object_add(m, "schema", json_object_new_string("hvdump-manifest"));
+	json_object_object_add(m, "version", json_object_new_int(1));
+	json_object_object_add(m, "host", json_object_new_string(host));
+	json_object_object_add(m, "vm_name", json_object_new_string(j->vm_name));
+	json_object_object_add(m, "vm_uuid", json_object_new_string(j->uuid ? j->uuid : ""));
+	json_object_object_add(m, "time", json_object_new_int64(when));
+	json_object_object_add(m, "time_iso", json_object_new_string(iso));
+	json_object_object_add(m, "event", json_object_new_string(hv_job_event(j)));
+	json_object_object_add(m, "policy", json_object_new_string(j->policy->name));
+	json_object_object_add(m, "result", json_object_new_string(hv_job_result_names[j->result]));
+	if (j->res.vmcoreinfo)
+		json_object_object_add(m, "kernel", json_object_new_string(j->res.osrelease));
+	json_object_object_add(m, "format", json_object_new_string(j->result == HV_JOB_DUMPED && j->res.format ?
+								  j->res.format : "elf"));
+	if (j->result == HV_JOB_DUMPED) {
+		json_object_object_add(m, "dump_level", json_object_new_int((int)j->res.stats.dump_level));
+		json_object_object_add(m, "complete", json_object_new_boolean(!j->res.stats.incomplete));
+	}
+	json_object_object_add(m, "capture_seconds", json_object_new_double(j->seconds));
+	if (j->degraded != NULL)
+		json_object_object_add(m, "degraded", json_object_new_string(j->degraded));
+	if (j->res.has_desc && j->res.desc.event != 0) {
+		g_autofree char *msg = hv_printable_dup(j->res.desc.message);
+
+		json_object_object_add(m, "guest_message", json_object_new_string(msg));
+	}
+	return m;
+}
+
+/* kdump files go as ID.kdump, ELF as ID.vmcore */
+static const char *dump_suffix(HvJob *j)
+{
+	return j->result == HV_JOB_DUMPED && j->res.format && g_str_has_prefix(j->res.format, "kdump")
+		       ? ".kdump" : ".vmcore";
+}
+
+/* The report, and when the policy ships dumps, the upload journal (the
+ * shipper computes the checksum and triages off this thread). */
+static void job_keep(HvJob *j)
+{
+	HvDaemon *d = J_VM(j)->d;
+	HvUploadTarget t;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *id = NULL, *jdir = NULL, *journal = NULL, *report = NULL;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	json_object *up, *m;
+
+	if (d->shipper == NULL || !hv_upload_target_from_policy(j->policy, &t)) {
+		write_report(j, NULL);
+		return;
+	}
+	id = hv_upload_new_id(now, d->cfg->host_name, j->vm_name);
+	up = json_object_new_object();
+	json_object_object_add(up, "state", json_object_new_string("pending"));
+	json_object_object_add(up, "id", json_object_new_string(id));
+	json_object_object_add(up, "target", json_object_new_string(t.url));
+	json_object_object_add(up, "keep_local",
+			       json_object_new_string(hv_keep_local_name(j->policy->keep_local)));
+	write_report(j, up);
+	report = g_strconcat(j->path, ".json", NULL);
+	jdir = g_build_filename(d->cfg->state_dir, "uploads", NULL);
+	m = manifest_json(j, d->cfg->host_name, now);
+	journal = hv_upload_enqueue(jdir, id, j->path, report, dump_suffix(j), now, &t, j->policy->keep_local, m,
+				    &error);
+	json_object_put(m);
+	if (journal == NULL)
+		vm_log(J_VM(j), G_LOG_LEVEL_WARNING, "upload of %s to %s not queued: %s; the dump stays here",
+		       j->path, t.url, error->message);
+	else {
+		vm_log(J_VM(j), G_LOG_LEVEL_MESSAGE, "upload %s to %s queued", id, t.url);
+		hv_shipper_kick(d->shipper);
+	}
+	hv_upload_target_clear(&t);
+}
+
+static void on_shipped(const HvShipperEvent *ev, gpointer data)
+{
+	HvDaemon *d = data;
+	const char *vm = ev->vm ? ev->vm : "?";
+
+	switch (ev->result) {
+	case HV_UPLOAD_DONE:
+		d->m_uploads_done++;
+		d->m_upload_bytes += ev->bytes;
+		d->m_upload_seconds += ev->seconds;
+		g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "HVDUMP_VM", vm, "MESSAGE",
+				 "%s: uploaded %s to %s (%" G_GUINT64_FORMAT " MiB, %.1f s), verified",
+				 vm, ev->id, ev->target, ev->bytes >> 20, ev->seconds);
+		break;
+	case HV_UPLOAD_RETRY:
+		d->m_upload_retries++;
+		g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "HVDUMP_VM", vm, "MESSAGE",
+				 "%s: upload %s to %s: %s; next try in %" G_GINT64_FORMAT " s (the dump waits "
+				 "in the spool)", vm, ev->id, ev->target, ev->error ? ev->error : "?",
+				 ev->next_try - g_get_real_time() / G_USEC_PER_SEC);
+		break;
+	case HV_UPLOAD_FAILED:
+		d->m_uploads_failed++;
+		g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "HVDUMP_VM", vm, "MESSAGE",
+				 "%s: upload %s to %s failed for good: %s; the local dump is kept", vm, ev->id,
+				 ev->target, ev->error ? ev->error : "?");
+		break;
+	}
+	write_metrics(d);
+}
+
 static gboolean job_done(gpointer data)
 {
 	HvJob *j = data;
@@ -794,9 +922,14 @@ static gboolean job_done(gpointer data)
 	}
 	job_log(j);
 	job_account(j);
+	d->m_results[j->result]++;
+	if (j->result == HV_JOB_DUMPED || j->result == HV_JOB_FALLBACK) {
+		d->m_bytes += j->bytes;
+		d->m_capture_seconds += j->seconds;
+	}
 	if (j->result == HV_JOB_DUMPED || j->result == HV_JOB_FALLBACK) {
 		if (j->requested_path == NULL) {
-			write_report(j);
+			job_keep(j);
 			hv_dumpdir_prune(j->policy->output_dir, j->vm_name, j->policy->keep,
 					 j->policy->max_bytes, strrchr(j->path, '/') + 1, pruned);
 			log_lines(v, pruned);
@@ -822,6 +955,7 @@ static gboolean job_done(gpointer data)
 		json_object_put(ev);
 	}
 	hv_job_free(j);
+	write_metrics(d);
 	if (v->vm != NULL && hv_vm_get_qmp(v->vm) != NULL) {
 		attach_monitor(v);
 		drain_events(v);
@@ -954,6 +1088,9 @@ static void on_control(HvControlRequest *req, json_object *msg, gpointer data)
 		json_object_object_add(a, "vms", arr);
 		json_object_object_add(a, "config", json_object_new_string(d->cfg->path));
 		json_object_object_add(a, "workers", json_object_new_int64(d->cfg->workers));
+		json_object_object_add(a, "host", json_object_new_string(d->cfg->host_name));
+		if (d->shipper != NULL)
+			json_object_object_add(a, "uploads", hv_shipper_status(d->shipper));
 		hv_control_reply(req, a);
 	} else if (g_strcmp0(cmd, "dump") == 0) {
 		const char *id = hv_json_get_string(msg, "vm");
@@ -1278,6 +1415,132 @@ HvDaemon *hv_daemon_new(HvConfig *cfg)
 	return d;
 }
 
+/* ---- metrics: a Prometheus textfile (node_exporter's textfile collector
+ * reads it), rewritten atomically after each capture and upload ---------- */
+
+/* Counters survive a restart (state-dir/metrics.json): a dump taken just
+ * before hvdumpd was restarted still counts. */
+static char *counters_path(HvDaemon *d)
+{
+	return g_build_filename(d->cfg->state_dir, "metrics.json", NULL);
+}
+
+static void counters_load(HvDaemon *d)
+{
+	g_autofree char *path = counters_path(d);
+	json_object *o = hv_dumpdir_read_report(path), *a;
+	gint64 v;
+	guint i;
+
+	if (o == NULL)
+		return;
+	if (json_object_object_get_ex(o, "captures", &a) && json_object_is_type(a, json_type_array))
+		for (i = 0; i <= HV_JOB_STALE && i < json_object_array_length(a); i++)
+			d->m_results[i] = (guint64)MAX(json_object_get_int64(json_object_array_get_idx(a, i)), 0);
+#define LOAD(k, f) do { if (hv_json_get_int64(o, k, &v) && v >= 0) d->f = (guint64)v; } while (0)
+	LOAD("bytes", m_bytes);
+	LOAD("uploads", m_uploads_done);
+	LOAD("upload_failures", m_uploads_failed);
+	LOAD("upload_retries", m_upload_retries);
+	LOAD("upload_bytes", m_upload_bytes);
+#undef LOAD
+	if (json_object_object_get_ex(o, "capture_seconds", &a))
+		d->m_capture_seconds = MAX(json_object_get_double(a), 0);
+	if (json_object_object_get_ex(o, "upload_seconds", &a))
+		d->m_upload_seconds = MAX(json_object_get_double(a), 0);
+	json_object_put(o);
+}
+
+static void counters_save(HvDaemon *d)
+{
+	g_autofree char *path = counters_path(d);
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	guint i;
+
+	for (i = 0; i <= HV_JOB_STALE; i++)
+		json_object_array_add(a, json_object_new_int64((gint64)d->m_results[i]));
+	/* read back with hv_dumpdir_read_report: the same bounds and magic */
+	json_object_object_add(o, "format", json_object_new_string("hvdump-report"));
+	json_object_object_add(o, "captures", a);
+	json_object_object_add(o, "bytes", json_object_new_int64((gint64)d->m_bytes));
+	json_object_object_add(o, "capture_seconds", json_object_new_double(d->m_capture_seconds));
+	json_object_object_add(o, "uploads", json_object_new_int64((gint64)d->m_uploads_done));
+	json_object_object_add(o, "upload_failures", json_object_new_int64((gint64)d->m_uploads_failed));
+	json_object_object_add(o, "upload_retries", json_object_new_int64((gint64)d->m_upload_retries));
+	json_object_object_add(o, "upload_bytes", json_object_new_int64((gint64)d->m_upload_bytes));
+	json_object_object_add(o, "upload_seconds", json_object_new_double(d->m_upload_seconds));
+	hv_dumpdir_write_json(path, o, NULL);
+	json_object_put(o);
+}
+
+static void write_metrics(HvDaemon *d)
+{
+	g_autoptr(GString) t = g_string_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *tmp = NULL;
+	guint pending = 0, failed = 0, i;
+	int fd;
+
+	counters_save(d);
+	if (d->cfg->metrics_file == NULL)
+		return;
+	if (d->shipper != NULL)
+		hv_shipper_counts(d->shipper, &pending, &failed);
+	g_string_append(t, "# HELP hvdump_captures_total Captures by result (kept across restarts).\n"
+			   "# TYPE hvdump_captures_total counter\n");
+	for (i = 0; i <= HV_JOB_STALE; i++) {
+		if (i == HV_JOB_STALE)
+			continue;
+		g_string_append_printf(t, "hvdump_captures_total{result=\"%s\"} %" G_GUINT64_FORMAT "\n",
+				       hv_job_result_names[i], d->m_results[i]);
+	}
+	g_string_append_printf(t, "# HELP hvdump_dumps_total Dumps written.\n# TYPE hvdump_dumps_total counter\n"
+			       "hvdump_dumps_total %" G_GUINT64_FORMAT "\n",
+			       d->m_results[HV_JOB_DUMPED] + d->m_results[HV_JOB_FALLBACK]);
+	g_string_append_printf(t, "# HELP hvdump_dumps_failed_total Captures that failed or were cancelled.\n"
+			       "# TYPE hvdump_dumps_failed_total counter\nhvdump_dumps_failed_total %"
+			       G_GUINT64_FORMAT "\n", d->m_results[HV_JOB_FAILED] + d->m_results[HV_JOB_CANCELLED]);
+	g_string_append_printf(t, "# HELP hvdump_dump_bytes_total Bytes of dumps written.\n"
+			       "# TYPE hvdump_dump_bytes_total counter\nhvdump_dump_bytes_total %"
+			       G_GUINT64_FORMAT "\n", d->m_bytes);
+	g_string_append_printf(t, "# HELP hvdump_capture_seconds_total Seconds spent writing dumps.\n"
+			       "# TYPE hvdump_capture_seconds_total counter\nhvdump_capture_seconds_total %.3f\n",
+			       d->m_capture_seconds);
+	g_string_append_printf(t, "# HELP hvdump_uploads_pending Dumps waiting for their upload.\n"
+			       "# TYPE hvdump_uploads_pending gauge\nhvdump_uploads_pending %u\n", pending);
+	g_string_append_printf(t, "# HELP hvdump_uploads_failed Uploads that failed for good (see hvdump "
+			       "status).\n# TYPE hvdump_uploads_failed gauge\nhvdump_uploads_failed %u\n", failed);
+	g_string_append_printf(t, "# HELP hvdump_uploads_total Uploads done and verified.\n"
+			       "# TYPE hvdump_uploads_total counter\nhvdump_uploads_total %" G_GUINT64_FORMAT "\n",
+			       d->m_uploads_done);
+	g_string_append_printf(t, "# HELP hvdump_upload_failures_total Upload attempts that failed.\n"
+			       "# TYPE hvdump_upload_failures_total counter\n"
+			       "hvdump_upload_failures_total{kind=\"retry\"} %" G_GUINT64_FORMAT "\n"
+			       "hvdump_upload_failures_total{kind=\"final\"} %" G_GUINT64_FORMAT "\n",
+			       d->m_upload_retries, d->m_uploads_failed);
+	g_string_append_printf(t, "# HELP hvdump_upload_bytes_total Bytes uploaded.\n"
+			       "# TYPE hvdump_upload_bytes_total counter\nhvdump_upload_bytes_total %"
+			       G_GUINT64_FORMAT "\n", d->m_upload_bytes);
+	g_string_append_printf(t, "# HELP hvdump_upload_seconds_total Seconds spent uploading.\n"
+			       "# TYPE hvdump_upload_seconds_total counter\nhvdump_upload_seconds_total %.3f\n",
+			       d->m_upload_seconds);
+	/* node_exporter reads *.prom: write beside it, rename over it */
+	tmp = g_strconcat(d->cfg->metrics_file, ".tmp", NULL);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || write(fd, t->str, t->len) != (ssize_t)t->len || fsync(fd) != 0) {
+		g_warning("metrics: %s: %s", tmp, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		return;
+	}
+	close(fd);
+	if (rename(tmp, d->cfg->metrics_file) != 0) {
+		g_warning("metrics: %s: %s", d->cfg->metrics_file, g_strerror(errno));
+		unlink(tmp);
+	}
+}
+
 gboolean hv_daemon_start(HvDaemon *d, GError **error)
 {
 	d->pool = g_thread_pool_new(hv_job_run, d, (gint)d->cfg->workers, FALSE, error);
@@ -1286,8 +1549,17 @@ gboolean hv_daemon_start(HvDaemon *d, GError **error)
 	d->control = hv_control_new(d->cfg->control_socket, on_control, on_refused, d, error);
 	if (d->control == NULL)
 		return FALSE;
+	{
+		g_autofree char *jdir = g_build_filename(d->cfg->state_dir, "uploads", NULL);
+
+		d->shipper = hv_shipper_new(jdir, d->ctx, on_shipped, d, error);
+		if (d->shipper == NULL)
+			return FALSE;
+	}
+	counters_load(d);
 	clean_parts(d);
 	add_sources(d);
+	write_metrics(d);
 	return TRUE;
 }
 
@@ -1349,6 +1621,7 @@ void hv_daemon_free(HvDaemon *d)
 		g_main_context_iteration(d->ctx, TRUE);
 	if (d->pool != NULL)
 		g_thread_pool_free(d->pool, FALSE, TRUE);
+	hv_shipper_free(d->shipper);
 	g_hash_table_destroy(d->vms);
 	g_object_unref(d->shutdown);
 	hv_config_free(d->cfg);

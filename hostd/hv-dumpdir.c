@@ -28,15 +28,11 @@ static void entry_free(gpointer p)
 	g_free(e);
 }
 
-/* A report we wrote: a small regular file, JSON with our magic, a dump name
- * that is a plain file name in the same directory. */
-static HvDumpEntry *read_entry(int dfd, const char *name)
+/* A small regular JSON object file at name in dfd, or NULL. */
+static json_object *read_json_at(int dfd, const char *name)
 {
 	g_autofree char *text = NULL;
 	json_object *obj;
-	HvDumpEntry *e = NULL;
-	const char *vm, *dump;
-	gint64 t = 0;
 	struct stat st;
 	ssize_t n;
 	int fd;
@@ -55,6 +51,35 @@ static HvDumpEntry *read_entry(int dfd, const char *name)
 		return NULL;
 	text[n] = '\0';
 	obj = json_tokener_parse(text);
+	if (obj != NULL && !json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+json_object *hv_dumpdir_read_report(const char *path)
+{
+	json_object *obj = read_json_at(AT_FDCWD, path);
+
+	if (obj != NULL && g_strcmp0(hv_json_get_string(obj, "format"), REPORT_MAGIC) != 0) {
+		json_object_put(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/* A report we wrote: a small regular file, JSON with our magic, a dump name
+ * that is a plain file name in the same directory. */
+static HvDumpEntry *read_entry(int dfd, const char *name)
+{
+	json_object *obj, *up;
+	HvDumpEntry *e = NULL;
+	const char *vm, *dump;
+	gint64 t = 0;
+	struct stat st;
+
+	obj = read_json_at(dfd, name);
 	if (obj == NULL)
 		return NULL;
 	vm = hv_json_get_string(obj, "vm_name");
@@ -74,6 +99,11 @@ static HvDumpEntry *read_entry(int dfd, const char *name)
 		e->vm = g_strdup(vm);
 		e->time = t;
 		e->bytes = (guint64)st.st_blocks * 512;
+		/* waiting for its upload (keep_local=no excepted): not retention's */
+		e->upload_pending = json_object_object_get_ex(obj, "upload", &up) &&
+				    json_object_is_type(up, json_type_object) &&
+				    g_strcmp0(hv_json_get_string(up, "state"), "done") != 0 &&
+				    g_strcmp0(hv_json_get_string(up, "keep_local"), "no") != 0;
 	}
 	json_object_put(obj);
 	return e;
@@ -185,7 +215,8 @@ void hv_dumpdir_prune(const char *dir, const char *vm, guint keep, guint64 max_b
 		const HvDumpEntry *e = all->pdata[i];
 		g_autofree char *why = NULL;
 
-		if ((vm != NULL && strcmp(e->vm, vm) != 0) || g_strcmp0(e->dump, protect) == 0)
+		if ((vm != NULL && strcmp(e->vm, vm) != 0) || g_strcmp0(e->dump, protect) == 0 ||
+		    e->upload_pending)
 			continue;
 		why = vm != NULL ? g_strdup_printf("keep %u per VM", keep) :
 				   g_strdup_printf("keep %u", keep);
@@ -199,7 +230,7 @@ void hv_dumpdir_prune(const char *dir, const char *vm, guint keep, guint64 max_b
 		const HvDumpEntry *e = all->pdata[i];
 		g_autofree char *why = NULL;
 
-		if (gone[i] || g_strcmp0(e->dump, protect) == 0)
+		if (gone[i] || g_strcmp0(e->dump, protect) == 0 || e->upload_pending)
 			continue;
 		why = g_strdup_printf("directory budget %" G_GUINT64_FORMAT " MiB", max_bytes >> 20);
 		remove_entry(dir, e, why, log);

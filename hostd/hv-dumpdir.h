@@ -26,6 +26,8 @@ typedef struct {
 	char *vm;
 	gint64 time;       /* seconds since the epoch, when the dump was written */
 	guint64 bytes;     /* the dump's disk usage */
+	gboolean upload_pending; /* its report's "upload" is not done yet
+				  * (and keep_local is not "no"): never pruned */
 } HvDumpEntry;
 
 /* The dumps our reports in dir describe, oldest first (entries whose dump
@@ -39,7 +41,8 @@ guint64 hv_dumpdir_free_bytes(const char *dir);
 
 /* Removes dumps (and their reports), oldest first: vm's beyond the newest
  * keep (0: no limit; vm NULL: all dumps count as one VM's), then any VM's while the directory holds more than
- * max_bytes (0: no budget). Never removes protect (a dump's file name).
+ * max_bytes (0: no budget). Never removes protect (a dump's file name),
+ * nor a dump that waits for its upload (HvDumpEntry.upload_pending).
  * Adds a line per removal to log. */
 void hv_dumpdir_prune(const char *dir, const char *vm, guint keep, guint64 max_bytes,
 		      const char *protect, GPtrArray *log);
@@ -52,6 +55,9 @@ guint hv_dumpdir_clean_parts(const char *dir, GPtrArray *log);
  * and rename). The report must carry "vm_name" (the VM's name) and
  * "written" (epoch seconds): retention goes by them. */
 gboolean hv_dumpdir_write_report(const char *dump_path, json_object *report, GError **error);
+
+/* One of our reports (FILE.json of a dump, bounded), or NULL. */
+json_object *hv_dumpdir_read_report(const char *path);
 
 /* Writes obj to path atomically (0600, a temporary file, fsync, rename). */
 gboolean hv_dumpdir_write_json(const char *path, json_object *obj, GError **error);

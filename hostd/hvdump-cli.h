@@ -28,6 +28,7 @@ int hv_cmd_convert(int argc, char **argv);
 int hv_cmd_info(int argc, char **argv);
 int hv_cmd_triage(int argc, char **argv);
 int hv_cmd_fleet(int argc, char **argv);
+int hv_cmd_fleet_push(int argc, char **argv);
 /* `hvdump dump --daemon VM FILE`: the running hvdumpd dumps VM to FILE. */
 int hv_dump_via_daemon(const char *control, const char *vm, const char *file);
 

@@ -16,6 +16,7 @@
 #endif
 
 #include "hv-daemon.h"
+#include "hv-upload.h"
 #include "hv-qmp.h"
 
 #ifndef HVDUMP_VERSION
@@ -113,6 +114,30 @@ static gboolean on_int(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* A remote target's URL and credentials file, checked without connecting:
+ * --check fails on a bad one; the daemon warns (dumps stay local and the
+ * upload keeps its journal until the file is fixed). */
+static gboolean check_target(const HvPolicy *p, gboolean print)
+{
+	g_autoptr(GError) error = NULL;
+	HvUploadTarget t;
+	gboolean ok;
+
+	if (!hv_upload_target_from_policy(p, &t))
+		return TRUE;
+	ok = hv_upload_target_check(&t, &error);
+	if (!ok && print)
+		fprintf(stderr, "hvdumpd: %s:%d: policy %s: target: %s\n", p->file ? p->file : "?", p->line,
+			p->name, error->message);
+	else if (!ok)
+		g_warning("policy %s: target %s: %s", p->name, t.url, error->message);
+	else if (print)
+		printf("  ships to %s (keep_local=%s, upload_rate=%" G_GUINT64_FORMAT "%s)\n", t.url,
+		       hv_keep_local_name(p->keep_local), p->upload_rate, p->upload_rate ? " B/s" : ": none");
+	hv_upload_target_clear(&t);
+	return ok;
+}
+
 static gboolean on_hup(gpointer data)
 {
 	Service *s = data;
@@ -143,6 +168,7 @@ int main(int argc, char **argv)
 {
 	g_autofree char *config_path = NULL;
 	gboolean check = FALSE, version = FALSE;
+	int rc = 0;
 	const GOptionEntry entries[] = {
 		{ "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
 		  "configuration file (default " HV_CONFIG_DEFAULT_PATH ")", "FILE" },
@@ -188,10 +214,14 @@ int main(int argc, char **argv)
 			printf("policy %s (%s:%d): match %s, %s to %s, post-action %s\n", p->name,
 			       p->file ? p->file : "built in", p->line, globs, p->format, p->output_dir,
 			       hv_post_action_name(p->post_action));
+			if (!check_target(p, TRUE))
+				rc = 2;
 		}
 		hv_config_free(cfg);
-		return 0;
+		return rc;
 	}
+	for (i = 0; i < cfg->policies->len; i++)
+		check_target(cfg->policies->pdata[i], FALSE);
 	loop = g_main_loop_new(NULL, FALSE);
 	s.loop = loop;
 	s.daemon = hv_daemon_new(cfg);

@@ -754,12 +754,23 @@ char *hv_policy_file_name(const HvPolicy *p, const char *vm_name, const char *uu
 static const char *const post_action_names[] = { "resume", "reset", "poweroff", "keep-paused",
 						  NULL };
 static const char *const low_space_names[] = { "degrade", "skip", NULL };
+static const char *const keep_local_names[] = { "yes", "until-uploaded", "no", NULL };
+static const char *const addressing_names[] = { "path", "virtual-host", NULL };
 
 static const char *const policy_keys[] = {
 	"match", "format", "dump-level", "output-dir", "file-name", "post-action", "keep",
 	"max-bytes", "min-free", "on-low-space", "max-dumps-per-hour", "hook", "hook-timeout",
+	"target", "credentials", "endpoint", "region", "ca-file", "addressing", "known-hosts",
+	"keep-local", "keep_local", "upload-rate", "upload_rate",
 	NULL,
 };
+
+const char *hv_keep_local_name(HvKeepLocal k)
+{
+	if ((guint)k >= G_N_ELEMENTS(keep_local_names) - 1)
+		return "unknown";
+	return keep_local_names[k];
+}
 
 const char *hv_post_action_name(HvPostAction a)
 {
@@ -789,6 +800,12 @@ static void policy_free(HvPolicy *p)
 	g_free(p->output_dir);
 	g_free(p->file_name);
 	g_strfreev(p->hook);
+	g_free(p->target);
+	g_free(p->credentials);
+	g_free(p->endpoint);
+	g_free(p->region);
+	g_free(p->ca_file);
+	g_free(p->known_hosts);
 	g_free(p->file);
 	g_free(p);
 }
@@ -885,6 +902,68 @@ static gboolean get_hook(const Source *s, const Group *g, HvPolicy *p, GError **
 	return TRUE;
 }
 
+/* The key as written: the issue's keep_local= and the house's keep-local=
+ * are one key (the later line wins when both are there). */
+static const char *spelled(const Group *g, const char *hyphen, const char *underscore)
+{
+	return key_line(g, underscore) > key_line(g, hyphen) ? underscore : hyphen;
+}
+
+/* target=: a directory (what output-dir= says) or a remote store; the
+ * remote URL is checked in full (and its credentials) by hvdumpd --check
+ * and before each upload, which know the stores. */
+static gboolean get_target(const Source *s, const Group *g, HvPolicy *p, GError **error)
+{
+	g_autofree char *v = NULL;
+	g_autofree char *q = NULL;
+	int line = key_line(g, "target");
+
+	if (!get_string(s, g, "target", &v, error))
+		return FALSE;
+	if (v == NULL || *v == '\0')
+		return TRUE;
+	if (g_path_is_absolute(v)) {
+		if (key_line(g, "output-dir") > 0 && strcmp(v, p->output_dir) != 0)
+			return fail_at(error, s->path, line, "target= names a directory other "
+				       "than output-dir=; give one of them");
+		g_free(p->output_dir);
+		p->output_dir = g_steal_pointer(&v);
+		return TRUE;
+	}
+	q = quote(v);
+	if ((!g_str_has_prefix(v, "s3://") && !g_str_has_prefix(v, "sftp://")) ||
+	    strlen(v) > 1024 || v[strcspn(v, " \t\r\n")] != '\0')
+		return fail_at(error, s->path, line, "target must be an absolute directory, "
+			       "s3://BUCKET[/PREFIX] or sftp://[USER@]HOST[:PORT]/PATH, not '%s'", q);
+	p->target = g_steal_pointer(&v);
+	return TRUE;
+}
+
+static gboolean get_shipping(const Source *s, const Group *g, HvPolicy *p, GError **error)
+{
+	int keep = p->keep_local, addressing = p->virtual_host;
+
+	if (!get_target(s, g, p, error) ||
+	    !get_optional(s, g, "credentials", &p->credentials, error) ||
+	    !get_optional(s, g, "endpoint", &p->endpoint, error) ||
+	    !get_optional(s, g, "region", &p->region, error) ||
+	    !get_optional(s, g, "known-hosts", &p->known_hosts, error) ||
+	    !get_optional(s, g, "ca-file", &p->ca_file, error) ||
+	    !get_choice(s, g, "addressing", addressing_names, "path or virtual-host", &addressing,
+			error) ||
+	    !get_choice(s, g, spelled(g, "keep-local", "keep_local"), keep_local_names,
+			"yes, until-uploaded or no", &keep, error) ||
+	    !get_size(s, g, spelled(g, "upload-rate", "upload_rate"), &p->upload_rate, error))
+		return FALSE;
+	p->keep_local = (HvKeepLocal)keep;
+	p->virtual_host = addressing == 1;
+	if (p->target == NULL && keep != HV_KEEP_LOCAL_YES)
+		return fail_at(error, s->path, key_line(g, spelled(g, "keep-local", "keep_local")),
+			       "keep_local=%s needs a remote target= (s3:// or sftp://)",
+			       keep_local_names[keep]);
+	return TRUE;
+}
+
 static gboolean parse_policy(const Source *s, const Group *g, HvPolicy *p, GError **error)
 {
 	int post = p->post_action, low = p->on_low_space;
@@ -905,7 +984,8 @@ static gboolean parse_policy(const Source *s, const Group *g, HvPolicy *p, GErro
 	    !get_choice(s, g, "on-low-space", low_space_names, "degrade or skip", &low, error) ||
 	    !get_uint(s, g, "max-dumps-per-hour", 0, 1000000, &p->max_dumps_per_hour, error) ||
 	    !get_hook(s, g, p, error) ||
-	    !get_uint(s, g, "hook-timeout", 1, 3600, &p->hook_timeout_s, error))
+	    !get_uint(s, g, "hook-timeout", 1, 3600, &p->hook_timeout_s, error) ||
+	    !get_shipping(s, g, p, error))
 		return FALSE;
 	p->post_action = (HvPostAction)post;
 	p->on_low_space = (HvLowSpace)low;
@@ -1018,8 +1098,30 @@ static gboolean read_policies(HvConfig *cfg, const Source *s, GPtrArray *warning
 
 static const char *const daemon_keys[] = {
 	"socket-dir", "sockets", "libvirt-uri", "workers", "control-socket", "state-dir",
-	"progress-interval", "monitor-timeout", "policy-files", NULL,
+	"progress-interval", "monitor-timeout", "policy-files", "host-name", "metrics-file", NULL,
 };
+
+/* host-name=: goes into upload ids and object keys: 1..64 bytes of
+ * [A-Za-z0-9._-]. */
+static gboolean get_host_name(const Source *s, const Group *g, HvConfig *cfg, GError **error)
+{
+	g_autofree char *v = NULL;
+	g_autofree char *q = NULL;
+
+	if (!get_string(s, g, "host-name", &v, error))
+		return FALSE;
+	if (v == NULL)
+		return TRUE;
+	if (*v != '\0' && strlen(v) <= 64 &&
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(v)) {
+		g_free(cfg->host_name);
+		cfg->host_name = g_steal_pointer(&v);
+		return TRUE;
+	}
+	q = quote(v);
+	return fail_at(error, s->path, key_line(g, "host-name"),
+		       "host-name must be 1 to 64 of A-Z a-z 0-9 . _ -, not '%s'", q);
+}
 
 static gboolean parse_daemon(HvConfig *cfg, const Source *s, const Group *g, char ***files_ret,
 			     GError **error)
@@ -1039,6 +1141,11 @@ static gboolean parse_daemon(HvConfig *cfg, const Source *s, const Group *g, cha
 	       get_abs_path(s, g, "state-dir", &cfg->state_dir, error) &&
 	       get_uint(s, g, "progress-interval", 0, 3600, &cfg->progress_interval_s, error) &&
 	       get_uint(s, g, "monitor-timeout", 1, 3600, &cfg->monitor_timeout_s, error) &&
+	       get_host_name(s, g, cfg, error) &&
+	       get_optional(s, g, "metrics-file", &cfg->metrics_file, error) &&
+	       (cfg->metrics_file == NULL || g_path_is_absolute(cfg->metrics_file) ||
+		fail_at(error, s->path, key_line(g, "metrics-file"),
+			"metrics-file must be an absolute path (or empty: none)")) &&
 	       get_list(s, g, "policy-files", files_ret, error);
 }
 
@@ -1134,6 +1241,10 @@ static HvConfig *config_new(const char *path)
 	cfg->state_dir = g_strdup(HV_CONFIG_DEFAULT_STATE_DIR);
 	cfg->progress_interval_s = 10;
 	cfg->monitor_timeout_s = 30;
+	cfg->host_name = g_strdup(g_get_host_name());
+	g_strcanon(cfg->host_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-", '_');
+	if (strlen(cfg->host_name) > 64)
+		cfg->host_name[64] = '\0';
 	cfg->policies = g_ptr_array_new_with_free_func((GDestroyNotify)policy_free);
 	return cfg;
 }
@@ -1148,6 +1259,8 @@ void hv_config_free(HvConfig *cfg)
 	g_free(cfg->libvirt_uri);
 	g_free(cfg->control_socket);
 	g_free(cfg->state_dir);
+	g_free(cfg->host_name);
+	g_free(cfg->metrics_file);
 	g_ptr_array_unref(cfg->policies);
 	g_free(cfg);
 }

@@ -28,6 +28,16 @@ typedef enum {
 	HV_LOW_SPACE_SKIP,    /* no dump; the post-action still runs */
 } HvLowSpace;
 
+/* keep_local=: what becomes of the local dump once a remote target holds
+ * it (verified). Until then it is never pruned, except with no. */
+typedef enum {
+	HV_KEEP_LOCAL_YES,            /* kept; retention (keep=, max-bytes=) as usual */
+	HV_KEEP_LOCAL_UNTIL_UPLOADED, /* removed (with its report) once uploaded */
+	HV_KEEP_LOCAL_NO,             /* removed once uploaded; while it waits,
+				       * retention may remove it (the upload is
+				       * then abandoned, and logged) */
+} HvKeepLocal;
+
 typedef struct {
 	char *name;                /* NAME of [policy NAME] */
 	char **match;              /* globs on the VM name (g_pattern_match_simple);
@@ -45,6 +55,18 @@ typedef struct {
 	guint max_dumps_per_hour;  /* per VM; 0: no limit */
 	char **hook;               /* argv of the notification command, or NULL */
 	guint hook_timeout_s;      /* > 0 */
+	/* shipping (issue 12): target= s3://bucket/prefix or
+	 * sftp://[user@]host[:port]/path; NULL: the dump stays in output_dir
+	 * (target= an absolute directory sets output_dir) */
+	char *target;
+	char *credentials;         /* s3: keyfile [s3]; sftp: private key; NULL: default */
+	char *endpoint;            /* s3 endpoint URL, NULL: the credentials file's */
+	char *region;              /* s3 signing region, NULL: the credentials file's */
+	char *ca_file;             /* NULL: the system CA store */
+	gboolean virtual_host;     /* addressing=virtual-host (default path) */
+	char *known_hosts;         /* sftp, NULL: /root/.ssh/known_hosts */
+	HvKeepLocal keep_local;
+	guint64 upload_rate;       /* bytes per second, 0: no limit */
 	char *file;                /* where the group was defined, for messages */
 	int line;
 } HvPolicy;
@@ -59,6 +81,8 @@ typedef struct {
 	char *state_dir;           /* absolute */
 	guint progress_interval_s; /* a progress log line per capture this often; 0: none */
 	guint monitor_timeout_s;   /* each monitor command, 1..3600 */
+	char *host_name;           /* in manifests and upload ids; default: gethostname */
+	char *metrics_file;        /* Prometheus textfile; NULL: none */
 	GPtrArray *policies;       /* HvPolicy*, in match order; the last one matches "*" */
 } HvConfig;
 
@@ -84,7 +108,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvConfig, hv_config_free)
 /* The first policy whose globs match vm_name (never NULL). */
 const HvPolicy *hv_config_policy_for(const HvConfig *cfg, const char *vm_name);
 
-const char *hv_post_action_name(HvPostAction a); /* "resume", "reset", "poweroff", "keep-paused" */
+const char *hv_post_action_name(HvPostAction a);
+const char *hv_keep_local_name(HvKeepLocal k); /* "yes", "until-uploaded", "no" */ /* "resume", "reset", "poweroff", "keep-paused" */
 gboolean hv_post_action_parse(const char *s, HvPostAction *a_ret);
 
 /* The dump's file name (no directory) from the policy's template:
