@@ -192,33 +192,29 @@ static gint cmp_time(gconstpointer a, gconstpointer b)
 }
 
 /* One id in two manifests (possible only for ids without their time, on
- * two days): neither is shown. all is sorted by time, then id. */
+ * two days): neither is shown. */
 static void drop_duplicates(Reader *r)
 {
-	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
-	g_autoptr(GHashTable) dup = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GHashTable) dup = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	GArray *all = r->all;
 	guint i;
 
 	for (i = 0; i < all->len; i++) {
-		HvManifest *m = &g_array_index(all, HvManifest, i);
+		const char *id = g_array_index(all, HvManifest, i).id;
 
-		if (!g_hash_table_add(seen, m->id))
-			g_hash_table_add(dup, m->id);
+		if (g_hash_table_contains(seen, id))
+			g_hash_table_add(dup, g_strdup(id));
+		else
+			g_hash_table_add(seen, g_strdup(id));
 	}
 	if (!g_hash_table_size(dup))
 		return;
-	for (i = 0; i < all->len; i++) {
-		HvManifest *m = &g_array_index(all, HvManifest, i);
-
-		if (g_hash_table_contains(dup, m->id))
-			bad_manifest(r, m->key, "its id is also in another manifest");
-	}
 	for (i = all->len; i-- > 0;) {
 		HvManifest *m = &g_array_index(all, HvManifest, i);
 
 		if (g_hash_table_contains(dup, m->id)) {
-			g_hash_table_remove(seen, m->id); /* the keys point into m */
+			bad_manifest(r, m->key, "its id is also in another manifest");
 			g_array_remove_index(all, i);
 		}
 	}
@@ -333,10 +329,12 @@ static void print_stats(GArray *all, guint bad, gboolean json)
 
 		for (guint i = 0; i < all->len; i++) {
 			const char *s = hv_manifest_text(&g_array_index(all, HvManifest, i), by[b]);
+			guint n;
 
 			if (!*s)
 				s = "(none)";
-			g_hash_table_insert(h, (gpointer)s, GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(h, s)) + 1));
+			n = GPOINTER_TO_UINT(g_hash_table_lookup(h, s));
+			g_hash_table_insert(h, (gpointer)s, GUINT_TO_POINTER(n + 1));
 		}
 		g_hash_table_iter_init(&it, h);
 		while (g_hash_table_iter_next(&it, &k, &v)) {
@@ -548,16 +546,15 @@ static int download(HvS3 *s3, const HvManifest *m, const char *dir)
 	g_autoptr(GError) e = NULL;
 	char hex[65];
 	struct stat st;
-	int dfd, fd, rc = HV_EXIT_FAILURE;
+	int dfd, fd, r, rc = HV_EXIT_FAILURE;
 
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		hv_cli_error("fleet fetch: %s: %s", dir, g_strerror(errno));
 		return HV_EXIT_FAILURE;
 	}
-	if (fstatat(dfd, m->file_name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
-		hv_cli_error("fleet fetch: %s: %s", path, errno == ENOENT || !errno ? "exists; not replaced"
-											  : g_strerror(errno));
+	if ((r = fstatat(dfd, m->file_name, &st, AT_SYMLINK_NOFOLLOW)) == 0 || errno != ENOENT) {
+		hv_cli_error("fleet fetch: %s: %s", path, r == 0 ? "exists; not replaced" : g_strerror(errno));
 		close(dfd);
 		return HV_EXIT_FAILURE;
 	}
@@ -578,7 +575,8 @@ static int download(HvS3 *s3, const HvManifest *m, const char *dir)
 	} else if (fsync(fd) != 0) {
 		hv_cli_error("fleet fetch: %s/%s: %s", dir, part, g_strerror(errno));
 	} else if (!publish(dfd, part, m->file_name)) {
-		hv_cli_error("fleet fetch: %s: %s%s", path, g_strerror(errno), errno == EEXIST ? " (not replaced)" : "");
+		hv_cli_error("fleet fetch: %s: %s%s", path, g_strerror(errno),
+			     errno == EEXIST ? " (not replaced)" : "");
 	} else {
 		fsync(dfd);
 		hv_cli_info("fetched %s (%" G_GUINT64_FORMAT " bytes, SHA-256 verified)", path, m->dump_size);

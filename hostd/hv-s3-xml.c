@@ -155,6 +155,8 @@ struct Xml {
 	guint depth;
 	guint elements;
 	gboolean root_seen;
+	gboolean failed;  /* an error was set: GMarkup may still call back (an
+			   * empty element's end after its start failed) */
 	GString *text;
 	XmlEndFn on_end;
 	void *user;
@@ -171,6 +173,9 @@ static void x_start(GMarkupParseContext *c, const char *name, const char **an, c
 	Xml *x = user;
 
 	(void)c, (void)an, (void)av;
+	if (x->failed || (e && *e))
+		return;
+	x->failed = TRUE;
 	if (x->depth == 0) {
 		if (x->root_seen) {
 			g_set_error(e, G_MARKUP_ERROR, G_MARKUP_ERROR_INVALID_CONTENT, "a second root element");
@@ -194,6 +199,7 @@ static void x_start(GMarkupParseContext *c, const char *name, const char **an, c
 			    HV_S3_XML_MAX_ELEMENTS);
 		return;
 	}
+	x->failed = FALSE;
 	x->stack[x->depth++] = g_strdup(name);
 	g_string_truncate(x->text, 0);
 }
@@ -203,10 +209,10 @@ static void x_end(GMarkupParseContext *c, const char *name, void *user, GError *
 	Xml *x = user;
 
 	(void)c;
-	if (x->depth == 0) /* GMarkup matches tags: not reached */
+	if (x->failed || (e && *e) || x->depth == 0)
 		return;
-	/* FALSE comes with *e set: GMarkup stops there */
-	(void)x->on_end(x, x->depth, name, x->text->str, e);
+	if (!x->on_end(x, x->depth, name, x->text->str, e))
+		x->failed = TRUE;
 	g_free(x->stack[--x->depth]);
 	x->stack[x->depth] = NULL;
 	g_string_truncate(x->text, 0);
@@ -217,7 +223,10 @@ static void x_text(GMarkupParseContext *c, const char *text, gsize len, void *us
 	Xml *x = user;
 
 	(void)c;
+	if (x->failed || (e && *e))
+		return;
 	if (x->text->len + len > HV_S3_XML_MAX_TEXT) {
+		x->failed = TRUE;
 		g_set_error(e, G_MARKUP_ERROR, G_MARKUP_ERROR_INVALID_CONTENT,
 			    "an element's text is longer than %d bytes", HV_S3_XML_MAX_TEXT);
 		return;
@@ -231,17 +240,33 @@ static gboolean parse_xml(const char *data, gsize len, const char *root, XmlEndF
 	static const GMarkupParser p = { x_start, x_end, x_text, NULL, NULL };
 	Xml x = { .root = root, .text = g_string_new(NULL), .on_end = on_end, .user = user };
 	GMarkupParseContext *c = g_markup_parse_context_new(&p, G_MARKUP_TREAT_CDATA_AS_TEXT, &x, NULL);
+	GError *e = NULL;
 	gboolean ok;
 
 	if (len > G_MAXSSIZE)
 		len = 0;
-	ok = g_markup_parse_context_parse(c, data ? data : "", len, error) &&
-	     g_markup_parse_context_end_parse(c, error);
+	ok = g_markup_parse_context_parse(c, data ? data : "", len, &e) && !e &&
+	     g_markup_parse_context_end_parse(c, &e);
 	g_markup_parse_context_free(c);
 	for (guint i = 0; i < x.depth; i++)
 		g_free(x.stack[i]);
 	g_string_free(x.text, TRUE);
-	return ok;
+	/* GMarkup 2.74 may say TRUE with an error set (text outside the root
+	 * element): the error wins */
+	if (e || x.failed || !ok) {
+		if (!e) {
+			g_set_error(&e, G_MARKUP_ERROR, G_MARKUP_ERROR_INVALID_CONTENT, "not well-formed XML");
+		} else {
+			/* GMarkup quotes the input it stumbled on */
+			char *m = hv_s3_printable(e->message, -1, 300);
+
+			g_free(e->message);
+			e->message = m;
+		}
+		g_propagate_error(error, e);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 static char *unquote(const char *s)
@@ -343,11 +368,13 @@ static gboolean list_end(Xml *x, guint depth, const char *name, const char *text
 		} else if (!g_str_has_prefix(l->cur.key, l->prefix)) {
 			g_autofree char *k = hv_s3_printable(l->cur.key, -1, 200);
 
-			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED, "key %s is not under the prefix asked for", k);
+			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED, "key %s is not under the prefix asked for",
+				    k);
 		} else if (last && strcmp(l->cur.key, last) <= 0) {
 			g_autofree char *k = hv_s3_printable(l->cur.key, -1, 200);
 
-			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED, "key %s out of order (keys must increase)", k);
+			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED, "key %s out of order (keys must increase)",
+				    k);
 		} else {
 			if (!l->cur.etag)
 				l->cur.etag = g_strdup("");
@@ -496,7 +523,8 @@ static gboolean parts_end(Xml *x, guint depth, const char *name, const char *tex
 		guint last = pg->parts->len ? g_array_index(pg->parts, HvS3Part, pg->parts->len - 1).part : m->after;
 
 		if (m->have != (P_NUM | P_SIZE | P_ETAG)) {
-			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED, "<Part> without <PartNumber>, <Size> or <ETag>");
+			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED,
+				    "<Part> without <PartNumber>, <Size> or <ETag>");
 			return FALSE;
 		}
 		if (pg->parts->len >= HV_S3_PARTS_MAX_PAGE) {
@@ -505,8 +533,8 @@ static gboolean parts_end(Xml *x, guint depth, const char *name, const char *tex
 			return FALSE;
 		}
 		if (m->cur.part <= last) {
-			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED, "part %u out of order (after %u)", m->cur.part,
-				    last);
+			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED, "part %u out of order (after %u)",
+				    m->cur.part, last);
 			return FALSE;
 		}
 		g_array_append_val(pg->parts, m->cur);

@@ -20,6 +20,7 @@
 #define MAX_PREFIX 256
 #define MAX_HOSTPORT 255
 #define MAX_ERROR_BODY (64 * 1024) /* an error answer while fetching into a file */
+#define UPLOAD_BUFFER 16384        /* libcurl's smallest upload buffer, for rate limits */
 
 struct HvS3 {
 	HvS3Config cfg;
@@ -723,7 +724,8 @@ static gboolean request(HvS3 *s3, const Req *q, Resp *r, GError **error)
 	char errbuf[CURL_ERROR_SIZE] = "";
 	gboolean has_body = q->body_len > 0 || !strcmp(q->method, "PUT");
 	gboolean moves_data = q->fd >= 0 || q->out_fd >= 0;
-	long low_speed = 1024;
+	guint64 rate = s3->cfg.max_send_bytes_per_s;
+	long low_speed = 1024, low_speed_time = (long)s3->cfg.low_speed_timeout_s;
 	CURLcode rc;
 
 	memset(r, 0, sizeof(*r));
@@ -738,9 +740,14 @@ static gboolean request(HvS3 *s3, const Req *q, Resp *r, GError **error)
 		return FALSE;
 	}
 	url = build_url(s3, q->key, q->query);
-	/* a send limit below 2 KiB/s must not read as a stalled transfer */
-	if (s3->cfg.max_send_bytes_per_s)
-		low_speed = (long)CLAMP(s3->cfg.max_send_bytes_per_s / 2, 1, 1024);
+	/* A send limit must not read as a stalled transfer: libcurl sends a
+	 * buffer at a time, then waits until the average is back under the
+	 * limit. Small buffers (16 KiB, libcurl's least) under a low limit,
+	 * a low-speed floor of half the limit, and time for two buffers. */
+	if (rate) {
+		low_speed = (long)CLAMP(rate / 2, 1, 1024);
+		low_speed_time = (long)MAX((guint64)low_speed_time, 2 * UPLOAD_BUFFER / rate + 10);
+	}
 	curl_easy_reset(c);
 	h = curl_slist_append(h, hsha);
 	if (q->md5_b64) {
@@ -758,13 +765,16 @@ static gboolean request(HvS3 *s3, const Req *q, Resp *r, GError **error)
 	curl_easy_setopt(c, CURLOPT_PASSWORD, s3->cfg.secret_key);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)s3->cfg.connect_timeout_s);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, low_speed);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)s3->cfg.low_speed_timeout_s);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, low_speed_time);
 	if (!moves_data)
 		curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)s3->cfg.request_timeout_s);
 	if (s3->cfg.ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, s3->cfg.ca_file);
-	if (s3->cfg.max_send_bytes_per_s)
-		curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)s3->cfg.max_send_bytes_per_s);
+	if (rate) {
+		curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)rate);
+		if (rate < 1024 * 1024)
+			curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPLOAD_BUFFER);
+	}
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
@@ -794,11 +804,12 @@ static gboolean request(HvS3 *s3, const Req *q, Resp *r, GError **error)
 	if (rc != CURLE_OK) {
 		if (r->length_differs)
 			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_TOO_LARGE,
-				    "%s %s: the object is not the %" G_GUINT64_FORMAT " bytes expected (Content-Length %s)",
+				    "%s %s: the object is not the %" G_GUINT64_FORMAT
+				    " bytes expected (Content-Length %s)",
 				    q->method, req_what(s3, q), q->out_size, r->have_length ? "differs" : "missing");
 		else if (r->overflow)
-			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_TOO_LARGE, "%s %s: answer larger than %" G_GUINT64_FORMAT
-				    " bytes", q->method, req_what(s3, q),
+			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_TOO_LARGE,
+				    "%s %s: answer larger than %" G_GUINT64_FORMAT " bytes", q->method, req_what(s3, q),
 				    q->out_fd >= 0 && r->status >= 200 && r->status < 300 ? q->out_size
 											   : (guint64)q->max_reply);
 		else if (r->write_errno)

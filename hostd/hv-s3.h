@@ -49,7 +49,8 @@ typedef struct {
 	guint64 max_send_bytes_per_s; /* 0: unlimited (policy upload_rate=) */
 	guint connect_timeout_s;      /* default 10 */
 	guint low_speed_timeout_s;    /* abort when slower than min(1 KiB/s, half the send limit)
-				       * for this long; default 60 */
+				       * for this long (longer under a send limit below 1 KiB/s);
+				       * default 60 */
 	gboolean allow_http;          /* http:// to a non-loopback endpoint */
 	guint request_timeout_s;      /* whole request, except those moving a dump or a part
 				       * (the low-speed limit bounds those); default 300 */

@@ -43,7 +43,8 @@ def programs():
         yield ("fuzz/" + t, ["FUZZ", t], FUZZ_SECONDS + 120, False)
     for t in ["test_module_build", "test_panic", "test_triage", "test_live_dump", "test_errors", "test_q35_big",
               "test_module", "test_hostile", "test_hugetlb", "test_libvirt", "test_policies",
-              "test_daemon", "test_daemon_libvirt", "test_dump_levels", "test_kernel612", "test_compare"]:
+              "test_daemon", "test_daemon_libvirt", "test_dump_levels", "test_kernel612", "test_compare",
+              "test_fleet"]:
         yield ("e2e/" + t, ["/usr/bin/python3", os.path.join(ROOT, "tests", "e2e", t + ".py")],
                900, True)
 

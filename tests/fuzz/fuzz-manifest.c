@@ -65,7 +65,8 @@ int LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 	check(&m, key);
 	{
 		json_object *o = hv_manifest_to_json(&m);
-		const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								 JSON_C_TO_STRING_NOSLASHESCAPE);
 
 		if (!hv_manifest_parse(key, s, strlen(s), &again, &e))
 			abort();

@@ -134,6 +134,10 @@ S3XML = {
     "</InitiateMultipartUploadResult>",
     "bad-doctype.xml": HDR + '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Error><Code>&e;</Code></Error>',
     "bad-two-roots.xml": rgw_error("A") + "<Error><Code>B</Code></Error>",
+    # found by fuzz-s3xml: GMarkup says TRUE with an error set; an empty
+    # element's end called back after its start failed
+    "bad-text-outside.xml": b'<![CDATA[on="\xfd\xff\xff\xff1.so]]>',
+    "bad-elided-deep.xml": "<ListBucketResult>" + "<a>" * 16 + "<Key/>" + "</a>" * 16 + "</ListBucketResult>",
     "bad-cdata.xml": rgw_list(P, [], count=1).replace("<KeyCount>", "<Contents><Key><![CDATA[%s]]></Key>"
                                                       "<Size>1</Size></Contents><KeyCount>" % K[0]),
 }
@@ -212,7 +216,7 @@ def main():
         os.makedirs(d, exist_ok=True)
         for name, text in seeds.items():
             with open(os.path.join(d, name), "wb") as f:
-                f.write(text.encode("utf-8", "surrogatepass"))
+                f.write(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
 
 
 if __name__ == "__main__":
