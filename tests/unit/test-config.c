@@ -306,6 +306,40 @@ typedef struct {
 	const char *what;
 } BadCase;
 
+static void test_shipping_keys(void)
+{
+	g_autoptr(HvConfig) cfg = load_ok(
+		"[daemon]\nhost-name=kvm-17.example\nmetrics-file=/var/lib/prom/hvdump.prom\n\n"
+		"[policy s3]\nmatch=a*\ntarget=s3://bucket/prefix\ncredentials=/etc/c\nendpoint=https://s\n"
+		"region=eu-1\nca-file=/etc/ca\naddressing=virtual-host\nkeep_local=until-uploaded\n"
+		"upload_rate=20M\n\n"
+		"[policy sftp]\nmatch=b*\ntarget=sftp://u@h:2222/srv\nknown-hosts=/etc/kh\nkeep-local=no\n"
+		"upload-rate=512K\n\n"
+		"[policy dir]\nmatch=*\ntarget=/srv/dumps\n", NULL);
+	const HvPolicy *a = policy(cfg, 0), *b = policy(cfg, 1), *c = policy(cfg, 2);
+
+	g_assert_cmpstr(cfg->host_name, ==, "kvm-17.example");
+	g_assert_cmpstr(cfg->metrics_file, ==, "/var/lib/prom/hvdump.prom");
+	g_assert_cmpstr(a->target, ==, "s3://bucket/prefix");
+	g_assert_cmpstr(a->credentials, ==, "/etc/c");
+	g_assert_cmpstr(a->endpoint, ==, "https://s");
+	g_assert_cmpstr(a->region, ==, "eu-1");
+	g_assert_cmpstr(a->ca_file, ==, "/etc/ca");
+	g_assert_true(a->virtual_host);
+	g_assert_cmpint(a->keep_local, ==, HV_KEEP_LOCAL_UNTIL_UPLOADED);
+	g_assert_cmpuint(a->upload_rate, ==, 20 << 20);
+	g_assert_cmpstr(b->target, ==, "sftp://u@h:2222/srv");
+	g_assert_cmpstr(b->known_hosts, ==, "/etc/kh");
+	g_assert_cmpint(b->keep_local, ==, HV_KEEP_LOCAL_NO);
+	g_assert_cmpuint(b->upload_rate, ==, 512 << 10);
+	g_assert_false(b->virtual_host);
+	/* a directory target is output-dir */
+	g_assert_null(c->target);
+	g_assert_cmpstr(c->output_dir, ==, "/srv/dumps");
+	g_assert_cmpint(c->keep_local, ==, HV_KEEP_LOCAL_YES);
+	g_assert_cmpstr(hv_keep_local_name(HV_KEEP_LOCAL_UNTIL_UPLOADED), ==, "until-uploaded");
+}
+
 static void test_errors_name_file_and_line(void)
 {
 	static const BadCase cases[] = {
@@ -319,6 +353,17 @@ static void test_errors_name_file_and_line(void)
 		{ "[daemon]\nworkers=2\n\n[policy a]\npost-action=explode\n", 5,
 		  "post-action must be resume, reset, poweroff or keep-paused, not 'explode'" },
 		{ "[policy a]\non-low-space=maybe\n", 2, "on-low-space must be degrade or skip" },
+		/* shipping */
+		{ "[policy a]\ntarget=ftp://h/x\n", 2, "target must be an absolute directory, s3://" },
+		{ "[policy a]\ntarget=dumps\n", 2, "target must be an absolute directory" },
+		{ "[policy a]\noutput-dir=/a\ntarget=/b\n", 3, "target= names a directory other than output-dir=" },
+		{ "[policy a]\ntarget=s3://b/p\nkeep_local=sometimes\n", 3,
+		  "keep_local must be yes, until-uploaded or no, not 'sometimes'" },
+		{ "[policy a]\nkeep-local=no\n", 2, "keep_local=no needs a remote target=" },
+		{ "[policy a]\ntarget=s3://b\nupload_rate=fast\n", 3, "upload_rate must be a size" },
+		{ "[policy a]\ntarget=s3://b\naddressing=dns\n", 3, "addressing must be path or virtual-host" },
+		{ "[daemon]\nhost-name=a b\n", 2, "host-name must be 1 to 64 of" },
+		{ "[daemon]\nmetrics-file=x.prom\n", 2, "metrics-file must be an absolute path" },
 		{ "[daemon]\nworkers=12abc\n", 2,
 		  "workers must be a whole number from 1 to 64, not '12abc'" },
 		{ "[daemon]\nworkers=-1\n", 2, "workers must be a whole number from 1 to 64" },
@@ -600,6 +645,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/policy-files", test_policy_files);
 	g_test_add_func("/config/policy-file-errors", test_policy_file_errors);
 	g_test_add_func("/config/errors-name-file-and-line", test_errors_name_file_and_line);
+	g_test_add_func("/config/shipping-keys", test_shipping_keys);
 	g_test_add_func("/config/missing-config", test_missing_config);
 	g_test_add_func("/config/unknown-key-warned", test_unknown_key_warned);
 	g_test_add_func("/config/size-suffixes", test_size_suffixes);
