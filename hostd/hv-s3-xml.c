@@ -239,7 +239,9 @@ static gboolean parse_xml(const char *data, gsize len, const char *root, XmlEndF
 {
 	static const GMarkupParser p = { x_start, x_end, x_text, NULL, NULL };
 	Xml x = { .root = root, .text = g_string_new(NULL), .on_end = on_end, .user = user };
-	GMarkupParseContext *c = g_markup_parse_context_new(&p, G_MARKUP_TREAT_CDATA_AS_TEXT, &x, NULL);
+	/* no G_MARKUP_TREAT_CDATA_AS_TEXT: GMarkup 2.74 goes on parsing after
+	 * invalid UTF-8 in a CDATA section (S3 sends none: it is ignored) */
+	GMarkupParseContext *c = g_markup_parse_context_new(&p, 0, &x, NULL);
 	GError *e = NULL;
 	gboolean ok;
 
@@ -251,8 +253,7 @@ static gboolean parse_xml(const char *data, gsize len, const char *root, XmlEndF
 	for (guint i = 0; i < x.depth; i++)
 		g_free(x.stack[i]);
 	g_string_free(x.text, TRUE);
-	/* GMarkup 2.74 may say TRUE with an error set (text outside the root
-	 * element): the error wins */
+	/* an error set wins over what GMarkup returned */
 	if (e || x.failed || !ok) {
 		if (!e) {
 			g_set_error(&e, G_MARKUP_ERROR, G_MARKUP_ERROR_INVALID_CONTENT, "not well-formed XML");

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
 	char *path;
@@ -124,7 +125,12 @@ static GPtrArray *scan(HvShipper *sh, guint *done_ret)
 		if (j == NULL)
 			continue;
 		if (g_strcmp0(jstr(j, "state"), "done") == 0) {
-			done++;
+			/* the record of a finished upload: kept a while for status */
+			if (jint(j, "finished") > 0 &&
+			    g_get_real_time() / G_USEC_PER_SEC - jint(j, "finished") > HV_SHIPPER_KEEP_DONE_S)
+				unlink(path);
+			else
+				done++;
 			json_object_put(j);
 			continue;
 		}

@@ -25,6 +25,7 @@ G_BEGIN_DECLS
 #define HV_SHIPPER_BACKOFF_MIN 5
 #define HV_SHIPPER_BACKOFF_MAX 600
 #define HV_SHIPPER_MAX_JOURNALS 10000 /* journals looked at per scan */
+#define HV_SHIPPER_KEEP_DONE_S (30 * 86400) /* journals of finished uploads, then removed */
 
 typedef struct HvShipper HvShipper;
 

@@ -201,13 +201,6 @@ gboolean hv_upload_target_check(const HvUploadTarget *t, GError **error)
 
 /* ---- ids and journals --------------------------------------------------- */
 
-gboolean hv_upload_id_valid(const char *id)
-{
-	gsize n = id ? strlen(id) : 0;
-
-	return n >= 1 && n <= 200 && id[0] != '.' && strspn(id, ID_CHARS) == n;
-}
-
 char *hv_upload_new_id(gint64 when, const char *host, const char *vm)
 {
 	g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(when);
@@ -318,45 +311,6 @@ char *hv_upload_enqueue(const char *journal_dir, const char *id, const char *dum
 		g_clear_pointer(&path, g_free);
 	json_object_put(j);
 	return path;
-}
-
-static const char *const states[] = { "queued", "uploading", "verifying", "manifest", "done", "failed", NULL };
-
-json_object *hv_upload_parse_journal(const char *text, gsize len, GError **error)
-{
-	json_object *j, *m;
-	const char *st;
-	gint64 part_size;
-
-	if (len > HV_UPLOAD_MAX_JOURNAL || memchr(text, '\0', len) != NULL) {
-		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not an upload journal (size or NUL)");
-		return NULL;
-	}
-	j = json_tokener_parse(text);
-	if (j == NULL)
-		goto bad;
-	if (!json_object_is_type(j, json_type_object) || g_strcmp0(jstr(j, "magic"), MAGIC) != 0) {
-		json_object_put(j);
-		goto bad;
-	}
-	st = jstr(j, "state");
-	part_size = jint(j, "part_size", 0);
-	if (!jstr(j, "dump") || !g_path_is_absolute(jstr(j, "dump")) || !jstr(j, "dump_key") ||
-	    !jstr(j, "manifest_key") || !st || !g_strv_contains(states, st) || jint(j, "size", -1) < 0 ||
-	    !hv_upload_id_valid(jstr(j, "id")) || !json_object_object_get_ex(j, "manifest", &m) ||
-	    !json_object_is_type(m, json_type_object) ||
-	    !json_object_object_get_ex(j, "target", &m) || !json_object_is_type(m, json_type_object) ||
-	    !jstr(m, "url") || (jstr(j, "sha256") && strlen(jstr(j, "sha256")) != 64) ||
-	    (part_size != 0 && (part_size < HV_UPLOAD_PART_MIN || (guint64)part_size > HV_UPLOAD_PART_MAX))) {
-		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-			    "upload journal lacks a field or has a bad one");
-		json_object_put(j);
-		return NULL;
-	}
-	return j;
-bad:
-	g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not an upload journal");
-	return NULL;
 }
 
 json_object *hv_upload_read_journal(const char *journal_path, GError **error)

@@ -134,9 +134,11 @@ S3XML = {
     "</InitiateMultipartUploadResult>",
     "bad-doctype.xml": HDR + '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Error><Code>&e;</Code></Error>',
     "bad-two-roots.xml": rgw_error("A") + "<Error><Code>B</Code></Error>",
-    # found by fuzz-s3xml: GMarkup says TRUE with an error set; an empty
-    # element's end called back after its start failed
+    # found by fuzz-s3xml: invalid UTF-8 in CDATA, GMarkup set an error and
+    # went on; an empty element's end called back after its start failed
     "bad-text-outside.xml": b'<![CDATA[on="\xfd\xff\xff\xff1.so]]>',
+    "bad-cdata-utf8.xml": rgw_list(P, [], count=1).replace("<KeyCount>", "<Contents><Key><![CDATA[pf/12/04/")
+    .encode() + b"\xf9" + b"20000001.json]]></Key><Size>1</Size></Contents><KeyCount>",
     "bad-elided-deep.xml": "<ListBucketResult>" + "<a>" * 16 + "<Key/>" + "</a>" * 16 + "</ListBucketResult>",
     "bad-cdata.xml": rgw_list(P, [], count=1).replace("<KeyCount>", "<Contents><Key><![CDATA[%s]]></Key>"
                                                       "<Size>1</Size></Contents><KeyCount>" % K[0]),
