@@ -15,6 +15,16 @@ static const char *str(json_object *o, const char *key)
 	return s != NULL ? s : "-";
 }
 
+/* Epoch seconds t as local time in buf (left as it is when t is out of range). */
+static void local_time(gint64 t, const char *fmt, char *buf, gsize len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (localtime_r(&tt, &tm) != NULL)
+		strftime(buf, len, fmt, &tm);
+}
+
 static void print_vm(json_object *vm)
 {
 	g_autofree char *name = hv_printable_dup(str(vm, "name"));
@@ -25,13 +35,8 @@ static void print_vm(json_object *vm)
 	char when[32] = "-";
 
 	hv_json_get_int64(vm, "dumps", &dumps);
-	if (hv_json_get_int64(vm, "last_time", &t) && t > 0) {
-		time_t tt = (time_t)t;
-		struct tm tm;
-
-		if (localtime_r(&tt, &tm) != NULL)
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	}
+	if (hv_json_get_int64(vm, "last_time", &t) && t > 0)
+		local_time(t, "%Y-%m-%d %H:%M:%S", when, sizeof(when));
 	printf("%-24s %-12s %-16s %5" G_GINT64_FORMAT "  %-19s %s%s%s\n", name, str(vm, "state"),
 	       policy, dumps, when, result, strcmp(last, "-") ? "  " : "",
 	       strcmp(last, "-") ? last : "");
@@ -64,13 +69,8 @@ static void print_uploads(json_object *a)
 		char when[32] = "";
 
 		hv_json_get_int64(e, "attempts", &attempts);
-		if (hv_json_get_int64(e, "next_try", &next) && next > 0) {
-			time_t tt = (time_t)next;
-			struct tm tm;
-
-			if (localtime_r(&tt, &tm) != NULL)
-				strftime(when, sizeof(when), " next try %H:%M:%S", &tm);
-		}
+		if (hv_json_get_int64(e, "next_try", &next) && next > 0)
+			local_time(next, " next try %H:%M:%S", when, sizeof(when));
 		printf("  %s %-9s -> %s (%" G_GINT64_FORMAT " attempts%s)%s%s\n", id, str(e, "state"), target,
 		       attempts, when, strcmp(err, "-") ? ": " : "", strcmp(err, "-") ? err : "");
 	}

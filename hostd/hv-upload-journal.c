@@ -2,24 +2,20 @@
  * the one parser of hv-upload that sees bytes from disk, kept apart so the
  * fuzz target builds it without libcurl and libssh. */
 #include "hv-upload.h"
+#include "hv-qmp.h"
 
 #include <string.h>
 
 #define MAGIC "hvdump-upload"
 #define ID_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
-static const char *jstr(json_object *o, const char *k)
-{
-	json_object *v;
-	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v) : NULL;
-}
+#define jstr hv_json_get_string
 
 static gint64 jint(json_object *o, const char *k, gint64 dflt)
 {
-	json_object *v;
-	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v)
-											   : dflt;
+	gint64 v;
+
+	return hv_json_get_int64(o, k, &v) ? v : dflt;
 }
 
 gboolean hv_upload_id_valid(const char *id)

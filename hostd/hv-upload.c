@@ -17,18 +17,13 @@
 #define DEFAULT_SFTP_IDENTITY "/etc/hvdump/sftp.key"
 #define ID_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
-static const char *jstr(json_object *o, const char *k)
-{
-	json_object *v;
-	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v) : NULL;
-}
+#define jstr hv_json_get_string
 
 static gint64 jint(json_object *o, const char *k, gint64 dflt)
 {
-	json_object *v;
-	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v)
-											   : dflt;
+	gint64 v;
+
+	return hv_json_get_int64(o, k, &v) ? v : dflt;
 }
 
 static void jset_str(json_object *o, const char *k, const char *v)
@@ -421,6 +416,16 @@ static void triage_into_manifest(Step *s)
 	json_object_object_add(s->j, "triaged", json_object_new_int(1));
 }
 
+/* The manifest as it goes to the store, triaged (owned by the journal). */
+static const char *manifest_text(Step *s)
+{
+	json_object *man;
+
+	triage_into_manifest(s);
+	json_object_object_get_ex(s->j, "manifest", &man);
+	return json_object_to_json_string_ext(man, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
 /* The parts as the journal knows them (index i = part i+1; "" not sent). */
 static GPtrArray *journal_parts(json_object *j, guint n)
 {
@@ -655,12 +660,8 @@ verified:
 			goto out;
 	}
 	if (!strcmp(s->state, "manifest")) {
-		json_object *man;
-		const char *text;
+		const char *text = manifest_text(s);
 
-		triage_into_manifest(s);
-		json_object_object_get_ex(s->j, "manifest", &man);
-		text = json_object_to_json_string_ext(man, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 		if (!hv_s3_put(s3, mkey, text, strlen(text), error))
 			goto out;
 		res = HV_UPLOAD_DONE;
@@ -711,12 +712,8 @@ static HvUploadResult step_sftp(Step *s, GError **error)
 	if (!strcmp(s->state, "verifying") && !save(s, "manifest", error))
 		goto out;
 	if (!strcmp(s->state, "manifest")) {
-		json_object *man;
-		const char *text;
+		const char *text = manifest_text(s);
 
-		triage_into_manifest(s);
-		json_object_object_get_ex(s->j, "manifest", &man);
-		text = json_object_to_json_string_ext(man, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 		if (!hv_sftp_put(sf, jstr(s->j, "manifest_key"), text, strlen(text), error))
 			goto out;
 		res = HV_UPLOAD_DONE;
