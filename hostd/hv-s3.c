@@ -1271,9 +1271,3 @@ char *hv_s3_mpu_etag(const HvS3Part *parts, guint n)
 	g_checksum_free(m);
 	return out;
 }
-
-/* TEMPORARY, until hostd/meson.build lists hv-s3-xml.c and hv-manifest.c in
- * hvdaemon's sources (then delete these two lines): the parsers are in
- * files of their own so that the fuzz build compiles them without libcurl. */
-#include "hv-s3-xml.c"
-#include "hv-manifest.c"

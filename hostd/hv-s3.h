@@ -96,8 +96,11 @@ gboolean hv_s3_delete(HvS3 *s3, const char *key, GError **error);
 typedef gboolean (*HvS3ListFn)(const char *key, guint64 size, const char *etag, void *user);
 /* Every key under prefix (full key), in increasing order (checked: a key
  * outside prefix, out of order, longer than HV_S3_MAX_KEY or a page of more
- * than 1000 fails the walk); fn returning FALSE stops the walk (not an
- * error). fn may make requests on s3 itself: it is called between pages. */
+ * than 1000 fails the walk, after the keys of the pages before it reached
+ * fn); fn returning FALSE stops the walk (not an error). fn may make
+ * requests on s3 itself: it is called between pages. Keys are as the store
+ * has them (any UTF-8): check them before use, print them through
+ * hv_s3_printable (hv-s3-xml.h). */
 gboolean hv_s3_list(HvS3 *s3, const char *prefix, HvS3ListFn fn, void *user, GError **error);
 
 /* Multipart upload. Parts are numbered from 1; each is sent with its MD5

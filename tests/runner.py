@@ -39,7 +39,7 @@ def programs():
                                 "--tap"], 600, True)
     for t in ["registers", "mtree", "vmcoreinfo", "qmp", "kernel", "descriptor", "pgtable",
               "pageclass", "reader-elf", "reader-kdump", "reader-flat", "printk", "kallsyms",
-              "title"]:
+              "title", "s3xml", "manifest", "journal"]:
         yield ("fuzz/" + t, ["FUZZ", t], FUZZ_SECONDS + 120, False)
     for t in ["test_module_build", "test_panic", "test_triage", "test_live_dump", "test_errors", "test_q35_big",
               "test_module", "test_hostile", "test_hugetlb", "test_libvirt", "test_policies",
