@@ -589,10 +589,47 @@ static int download(HvS3 *s3, const HvManifest *m, const char *dir)
 	return rc;
 }
 
+/* fetch --format/--dump-level: the verified dump stays as fetched; the
+ * conversion goes beside it as ID-FORMAT-dN.kdump|.vmcore (through hvdump
+ * convert itself: same checks, .part, 0600, never replacing a file). */
+static int convert_fetched(const char *dir, const HvManifest *m, const char *format, int level)
+{
+	g_autofree char *in = g_build_filename(dir, m->file_name, NULL);
+	g_autofree char *lv = level >= 0 ? g_strdup_printf("%d", level) : NULL;
+	const char *fmt = format ? format : "elf";
+	g_autofree char *name = g_strdup_printf("%s-%s-d%d%s", m->id, fmt, level >= 0 ? level : 1,
+						g_str_has_prefix(fmt, "kdump") ? ".kdump" : ".vmcore");
+	g_autofree char *out = g_build_filename(dir, name, NULL);
+	char *argv[9];
+	int argc = 0;
+
+	argv[argc++] = (char *)"convert";
+	argv[argc++] = (char *)"--format";
+	argv[argc++] = (char *)fmt;
+	if (lv != NULL) {
+		argv[argc++] = (char *)"--dump-level";
+		argv[argc++] = lv;
+	}
+	argv[argc++] = in;
+	argv[argc++] = out;
+	argv[argc] = NULL;
+	return hv_cmd_convert(argc, argv);
+}
+
 static int fleet_fetch(int argc, char **argv)
 {
 	FleetOpts o = { 0 };
-	GOptionEntry entries[] = { FLEET_ENTRIES(&o), { NULL, 0, 0, 0, NULL, NULL, NULL } };
+	g_autofree char *format = NULL;
+	gint level = -1;
+	GOptionEntry entries[] = {
+		FLEET_ENTRIES(&o),
+		{ "format", 'F', 0, G_OPTION_ARG_STRING, &format,
+		  "Also convert the verified dump to this format (elf, kdump-zlib, kdump-zstd, kdump-lzo, "
+		  "kdump-snappy), as hvdump convert does", "FORMAT" },
+		{ "dump-level", 'd', 0, G_OPTION_ARG_INT, &level,
+		  "With the conversion, leave out these pages too (makedumpfile's -d)", "N" },
+		{ NULL, 0, 0, 0, NULL, NULL, NULL }
+	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("ID DIR - download a dump and verify it");
 	g_autoptr(GError) e = NULL;
 	g_autofree char *mkey = NULL, *full = NULL;
@@ -636,6 +673,8 @@ static int fleet_fetch(int argc, char **argv)
 		goto out;
 	}
 	rc = download(s3, &m, argv[2]);
+	if (rc == HV_EXIT_OK && (format != NULL || level >= 0))
+		rc = convert_fetched(argv[2], &m, format, level);
 out:
 	hv_manifest_clear(&m);
 	hv_s3_free(s3);

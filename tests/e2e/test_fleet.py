@@ -218,6 +218,16 @@ try:
         good, text = crash_bt_ok(os.path.join(fetched, files[0]))
         t.ok(good, "crash opens the fetched dump: bt through sysrq_handle_crash", text)
 
+    conv = os.path.join(work, "converted")
+    os.makedirs(conv)
+    r = fleet("fetch", m.get("id", "none"), conv, "--format", "elf", "--dump-level", "31", *s3opts())
+    names = sorted(os.listdir(conv), key=lambda n: n.endswith(".vmcore"))
+    info = sh(hvtest.HVDUMP, "info", "--json", os.path.join(conv, names[-1])) if len(names) == 2 else None
+    t.ok(r.returncode == 0 and len(names) == 2 and names[-1].endswith("-elf-d31.vmcore") and
+         info is not None and info.returncode == 0 and '"elf"' in info.stdout,
+         "fleet fetch --format elf --dump-level 31: the verified dump and its ELF conversion",
+         (r.stdout + r.stderr, names, info.stdout[:500] if info else None))
+
     # ---- many hosts, one bucket ---------------------------------------------
     more = []
     for h in ("b", "c", "d"):
