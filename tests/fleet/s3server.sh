@@ -257,10 +257,14 @@ stop_all() {
 start_all() {
     local port=${1:-} t0=$SECONDS monport fsid osduuid pid akey skey
     STARTING_ALL=1
-    command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null \
-        && command -v radosgw >/dev/null && command -v radosgw-admin >/dev/null \
-        && command -v curl >/dev/null \
-        || { echo "$PROG: FAILED at step 'check': need packages ceph-mon ceph-osd radosgw curl" >&2; exit 1; }
+    local c missing=""
+    for c in ceph-mon ceph-osd radosgw radosgw-admin curl; do
+        command -v "$c" >/dev/null || missing="$missing $c"
+    done
+    if [ -n "$missing" ]; then
+        echo "$PROG: FAILED at step 'check': commands missing:$missing (packages ceph-mon ceph-osd radosgw curl)" >&2
+        exit 1
+    fi
     if [ -e "$DIR/ceph.conf" ]; then
         echo "$PROG: FAILED at step 'check': $DIR already holds a cluster; use a fresh DIR" >&2
         exit 1

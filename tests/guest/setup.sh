@@ -132,6 +132,8 @@ packages=(
 	# the tests start a real one-node Ceph (mon, memstore osd, radosgw) and
 	# a real sshd on the loopback
 	libcurl4-openssl-dev libssh-dev ceph-mon ceph-osd radosgw openssh-server openssh-client
+	# curl: s3server.sh waits for radosgw; test_fleet reads the bucket raw
+	curl
 	busybox-static cpio kmod
 	linux-image-amd64 linux-headers-amd64
 	# what the scripts and tests run: python3 (runner, e2e), mount/umount
