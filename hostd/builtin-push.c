@@ -25,8 +25,9 @@ static const char *jstr(json_object *o, const char *k)
 	return s;
 }
 
-/* The journal of an earlier push of this dump that is not done, or NULL. */
-static char *find_journal(const char *dir, const char *dump)
+/* The journal of an earlier push of this dump to this target that is still
+ * under way (not done, not failed for good), or NULL. */
+static char *find_journal(const char *dir, const char *dump, const char *url)
 {
 	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
 	const char *name;
@@ -34,7 +35,7 @@ static char *find_journal(const char *dir, const char *dump)
 
 	while (d != NULL && (name = g_dir_read_name(d)) != NULL && seen++ < 100000) {
 		g_autofree char *path = NULL;
-		json_object *j;
+		json_object *j, *o;
 		gboolean mine;
 
 		if (!g_str_has_suffix(name, HV_UPLOAD_JOURNAL_SUFFIX))
@@ -43,7 +44,9 @@ static char *find_journal(const char *dir, const char *dump)
 		j = hv_upload_read_journal(path, NULL);
 		if (j == NULL)
 			continue;
-		mine = g_strcmp0(jstr(j, "dump"), dump) == 0 && g_strcmp0(jstr(j, "state"), "done") != 0;
+		mine = g_strcmp0(jstr(j, "dump"), dump) == 0 && g_strcmp0(jstr(j, "state"), "done") != 0 &&
+		       g_strcmp0(jstr(j, "state"), "failed") != 0 &&
+		       json_object_object_get_ex(j, "target", &o) && g_strcmp0(jstr(o, "url"), url) == 0;
 		json_object_put(j);
 		if (mine)
 			return g_steal_pointer(&path);
@@ -73,6 +76,7 @@ static json_object *manifest_for(const char *dump, const char *host, const char 
 		if (dash != NULL)
 			*dash = '\0';
 	}
+	*vm_ret = g_strdup(name); /* before r (which name may point into) is released */
 	json_object_object_add(m, "schema", json_object_new_string("hvdump-manifest"));
 	json_object_object_add(m, "version", json_object_new_int(1));
 	json_object_object_add(m, "host", json_object_new_string(host));
@@ -105,7 +109,6 @@ static json_object *manifest_for(const char *dump, const char *host, const char 
 			fclose(f);
 		}
 	}
-	*vm_ret = g_strdup(name);
 	return m;
 }
 
@@ -197,7 +200,7 @@ int hv_cmd_fleet_push(int argc, char **argv)
 		hv_upload_target_clear(&t);
 		return HV_EXIT_FAILURE;
 	}
-	journal = find_journal(journal_dir, dump);
+	journal = find_journal(journal_dir, dump, t.url);
 	if (journal != NULL) {
 		hv_cli_info("resuming %s", journal);
 	} else {

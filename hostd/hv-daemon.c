@@ -100,6 +100,7 @@ struct HvDaemon {
 	char *lv_uri;
 	GSource *lv_retry;
 	HvShipper *shipper;       /* uploads to remote targets (state-dir/uploads) */
+	char *upload_dir;         /* the shipper's journals: state-dir at start (a reload keeps it) */
 	/* metrics since start (metrics-file=) */
 	guint64 m_results[HV_JOB_STALE + 1];
 	guint64 m_bytes;
@@ -837,7 +838,7 @@ static void job_keep(HvJob *j)
 	HvDaemon *d = J_VM(j)->d;
 	HvUploadTarget t;
 	g_autoptr(GError) error = NULL;
-	g_autofree char *id = NULL, *jdir = NULL, *journal = NULL, *report = NULL;
+	g_autofree char *id = NULL, *journal = NULL, *report = NULL;
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 	json_object *up, *m;
 
@@ -854,15 +855,17 @@ static void job_keep(HvJob *j)
 			       json_object_new_string(hv_keep_local_name(j->policy->keep_local)));
 	write_report(j, up);
 	report = g_strconcat(j->path, ".json", NULL);
-	jdir = g_build_filename(d->cfg->state_dir, "uploads", NULL);
 	m = manifest_json(j, d->cfg->host_name, now);
-	journal = hv_upload_enqueue(jdir, id, j->path, report, dump_suffix(j), now, &t, j->policy->keep_local, m,
+	journal = hv_upload_enqueue(d->upload_dir, id, j->path, report, dump_suffix(j), now, &t, j->policy->keep_local, m,
 				    &error);
 	json_object_put(m);
-	if (journal == NULL)
+	if (journal == NULL) {
+		/* nothing will ship it: the report must not say "pending", or
+		 * retention would keep the dump forever */
+		write_report(j, NULL);
 		vm_log(J_VM(j), G_LOG_LEVEL_WARNING, "upload of %s to %s not queued: %s; the dump stays here",
 		       j->path, t.url, error->message);
-	else {
+	} else {
 		vm_log(J_VM(j), G_LOG_LEVEL_MESSAGE, "upload %s to %s queued", id, t.url);
 		hv_shipper_kick(d->shipper);
 	}
@@ -893,7 +896,7 @@ static void on_shipped(const HvShipperEvent *ev, gpointer data)
 	case HV_UPLOAD_FAILED:
 		d->m_uploads_failed++;
 		g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "HVDUMP_VM", vm, "MESSAGE",
-				 "%s: upload %s to %s failed for good: %s; the local dump is kept", vm, ev->id,
+				 "%s: upload %s to %s failed for good: %s; the local dump is not removed by it", vm, ev->id,
 				 ev->target, ev->error ? ev->error : "?");
 		break;
 	}
@@ -1526,7 +1529,9 @@ static void write_metrics(HvDaemon *d)
 			       d->m_upload_seconds);
 	/* node_exporter reads *.prom: write beside it, rename over it */
 	tmp = g_strconcat(d->cfg->metrics_file, ".tmp", NULL);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* whatever is there (a stale file, a fifo, a link) goes; ours is new */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0 || write(fd, t->str, t->len) != (ssize_t)t->len || fsync(fd) != 0) {
 		g_warning("metrics: %s: %s", tmp, g_strerror(errno));
 		if (fd >= 0)
@@ -1550,9 +1555,8 @@ gboolean hv_daemon_start(HvDaemon *d, GError **error)
 	if (d->control == NULL)
 		return FALSE;
 	{
-		g_autofree char *jdir = g_build_filename(d->cfg->state_dir, "uploads", NULL);
-
-		d->shipper = hv_shipper_new(jdir, d->ctx, on_shipped, d, error);
+		d->upload_dir = g_build_filename(d->cfg->state_dir, "uploads", NULL);
+		d->shipper = hv_shipper_new(d->upload_dir, d->ctx, on_shipped, d, error);
 		if (d->shipper == NULL)
 			return FALSE;
 	}
@@ -1622,6 +1626,7 @@ void hv_daemon_free(HvDaemon *d)
 	if (d->pool != NULL)
 		g_thread_pool_free(d->pool, FALSE, TRUE);
 	hv_shipper_free(d->shipper);
+	g_free(d->upload_dir);
 	g_hash_table_destroy(d->vms);
 	g_object_unref(d->shutdown);
 	hv_config_free(d->cfg);

@@ -253,6 +253,9 @@ static gboolean parse_xml(const char *data, gsize len, const char *root, XmlEndF
 	for (guint i = 0; i < x.depth; i++)
 		g_free(x.stack[i]);
 	g_string_free(x.text, TRUE);
+	/* a body without any element (CDATA or text only) is no answer */
+	if (ok && !e && !x.failed && !x.root_seen)
+		g_set_error(&e, HV_S3_ERROR, HV_S3_ERROR_FAILED, "the answer has no <%s>", root);
 	/* an error set wins over what GMarkup returned */
 	if (e || x.failed || !ok) {
 		if (!e) {

@@ -713,7 +713,14 @@ static const char *req_what(HvS3 *s3, const Req *q)
 	return q->key ? q->key : s3->cfg.bucket;
 }
 
+/* The store will never take these parts: the upload must start over. */
+static gboolean parts_refused(const char *code)
+{
+	return !strcmp(code, "InvalidPart") || !strcmp(code, "InvalidPartOrder") || !strcmp(code, "EntityTooSmall");
+}
+
 /* One request; on a non-2xx answer an error naming the store's code. */
+
 static gboolean request(HvS3 *s3, const Req *q, Resp *r, GError **error)
 {
 	CURL *c = s3->curl;
@@ -834,6 +841,8 @@ static gboolean request(HvS3 *s3, const Req *q, Resp *r, GError **error)
 			code = HV_S3_ERROR_NOT_FOUND;
 		if (!strcmp(e.code, "NoSuchUpload"))
 			code = HV_S3_ERROR_NO_UPLOAD;
+		if (parts_refused(e.code))
+			code = HV_S3_ERROR_BAD_PARTS;
 		g_set_error(error, HV_S3_ERROR, code, "%s %s: HTTP %ld%s%s%s%s", q->method, req_what(s3, q), r->status,
 			    e.code[0] ? " " : "", e.code, e.message[0] ? ": " : "", e.message);
 		return FALSE;
@@ -1227,9 +1236,12 @@ gboolean hv_s3_mpu_complete(HvS3 *s3, const char *key, const char *upload_id, co
 		HvS3XmlError e;
 
 		if (hv_s3_xml_error((const char *)r.body->data, r.body->len, &e)) {
-			g_set_error(error, HV_S3_ERROR, !strcmp(e.code, "NoSuchUpload") ? HV_S3_ERROR_NO_UPLOAD
-				    : HV_S3_ERROR_HTTP, "completing %s: %s%s%s", key, e.code[0] ? e.code : "an error",
-				    e.message[0] ? ": " : "", e.message);
+			int code = !strcmp(e.code, "NoSuchUpload") ? HV_S3_ERROR_NO_UPLOAD
+				   : parts_refused(e.code)         ? HV_S3_ERROR_BAD_PARTS
+								   : HV_S3_ERROR_HTTP;
+
+			g_set_error(error, HV_S3_ERROR, code, "completing %s: %s%s%s", key,
+				    e.code[0] ? e.code : "an error", e.message[0] ? ": " : "", e.message);
 			ok = FALSE;
 		}
 	}

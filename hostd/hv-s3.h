@@ -138,6 +138,7 @@ typedef enum {
 	HV_S3_ERROR_HTTP,       /* the store refused: message names its code */
 	HV_S3_ERROR_NOT_FOUND,  /* 404 NoSuchKey / NoSuchBucket */
 	HV_S3_ERROR_NO_UPLOAD,  /* NoSuchUpload */
+	HV_S3_ERROR_BAD_PARTS,  /* InvalidPart, InvalidPartOrder, EntityTooSmall: start over */
 	HV_S3_ERROR_CONFIG,     /* bad URL, credentials file, key */
 	HV_S3_ERROR_TOO_LARGE,  /* an answer or object larger than allowed */
 } HvS3Error;

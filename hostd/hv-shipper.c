@@ -1,6 +1,8 @@
 /* hv-shipper.c — see hv-shipper.h. */
 #include "hv-shipper.h"
 
+#include "hv-qmp.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -175,12 +177,23 @@ static void run_one(HvShipper *sh, const Item *it)
 	Retry *r = g_hash_table_lookup(sh->retry, it->path);
 
 	now = g_get_real_time() / G_USEC_PER_SEC;
+	if ((res == HV_UPLOAD_DONE || res == HV_UPLOAD_FAILED) &&
+	    g_strcmp0(j != NULL ? jstr(j, "state") : NULL, res == HV_UPLOAD_DONE ? "done" : "failed") != 0) {
+		/* the step ended but its journal could not record it (EROFS, ENOSPC):
+		 * try again later rather than at once, in a loop */
+		g_autofree char *was = e != NULL ? g_strdup(e->message) : NULL;
+
+		g_clear_error(&e);
+		g_set_error(&e, G_FILE_ERROR, G_FILE_ERROR_IO, "%s%sits journal %s could not record the outcome",
+			    was ? was : "", was ? "; " : "", it->path);
+		res = HV_UPLOAD_RETRY;
+	}
 	ev->id = g_strdup(it->id);
-	ev->vm = g_strdup(it->vm);
+	ev->vm = hv_printable_dup(it->vm);
 	ev->target = g_strdup(it->target);
 	ev->state = g_strdup(j != NULL ? jstr(j, "state") : it->state);
 	ev->result = res;
-	ev->error = e != NULL ? g_strdup(e->message) : NULL;
+	ev->error = e != NULL ? hv_printable_dup(e->message) : NULL;
 	ev->bytes = it->size;
 	ev->seconds = (g_get_monotonic_time() - t0) / 1e6;
 	if (res == HV_UPLOAD_RETRY) {

@@ -51,7 +51,8 @@ json_object *hv_upload_parse_journal(const char *text, gsize len, GError **error
 	    !hv_upload_id_valid(jstr(j, "id")) || !json_object_object_get_ex(j, "manifest", &m) ||
 	    !json_object_is_type(m, json_type_object) ||
 	    !json_object_object_get_ex(j, "target", &m) || !json_object_is_type(m, json_type_object) ||
-	    !jstr(m, "url") || (jstr(j, "sha256") && strlen(jstr(j, "sha256")) != 64) ||
+	    !jstr(m, "url") || (jstr(j, "sha256") && (strlen(jstr(j, "sha256")) != 64 ||
+				  strspn(jstr(j, "sha256"), "0123456789abcdef") != 64)) ||
 	    (part_size != 0 && (part_size < HV_UPLOAD_PART_MIN || (guint64)part_size > HV_UPLOAD_PART_MAX))) {
 		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
 			    "upload journal lacks a field or has a bad one");

@@ -528,8 +528,8 @@ static HvUploadResult step_s3(Step *s, guint64 part_size, GError **error)
 	} else {
 		part_size = CLAMP(part_size ? part_size : HV_UPLOAD_PART_DEFAULT, HV_UPLOAD_PART_MIN,
 				  HV_UPLOAD_PART_MAX);
-		while ((s->size + part_size - 1) / part_size > HV_UPLOAD_MAX_PARTS)
-			part_size *= 2;
+		while ((s->size + part_size - 1) / part_size > HV_UPLOAD_MAX_PARTS && part_size < HV_UPLOAD_PART_MAX)
+			part_size = MIN(part_size * 2, HV_UPLOAD_PART_MAX);
 		json_object_object_add(s->j, "part_size", json_object_new_int64(part_size));
 	}
 	nparts = s->size ? (s->size + part_size - 1) / part_size : 1;
@@ -624,8 +624,8 @@ static HvUploadResult step_s3(Step *s, guint64 part_size, GError **error)
 				g_strlcpy(p[i].etag, md5->pdata[i], sizeof(p[i].etag));
 			}
 			if (!hv_s3_mpu_complete(s3, dkey, upload_id, p, md5->len, &e)) {
-				if (g_error_matches(e, HV_S3_ERROR, HV_S3_ERROR_HTTP)) {
-					/* InvalidPart, EntityTooSmall, ...: these parts will never do */
+				if (g_error_matches(e, HV_S3_ERROR, HV_S3_ERROR_BAD_PARTS)) {
+					/* these parts will never do (a 5xx or SlowDown is retried as it is) */
 					g_propagate_error(error, e);
 					res = restart_upload(s, s3, dkey, md5, error);
 					goto out;
@@ -725,14 +725,28 @@ out:
 
 /* Done: keep_local says what becomes of the local copy. Removes only the
  * dump the journal describes (still unchanged) and its report. */
+/* The journal's report, when it is the dump's own (DUMP.json), else NULL:
+ * nothing else is touched, whatever the journal says. */
+static const char *own_report(Step *s)
+{
+	const char *report = jstr(s->j, "report"), *dump = jstr(s->j, "dump");
+
+	if (report == NULL || dump == NULL || !g_str_has_prefix(report, dump) ||
+	    strcmp(report + strlen(dump), ".json") != 0)
+		return NULL;
+	return report;
+}
+
 static void apply_keep_local(Step *s)
 {
-	const char *keep = jstr(s->j, "keep_local"), *report = jstr(s->j, "report");
+	const char *keep = jstr(s->j, "keep_local"), *report = own_report(s);
 
 	if (g_strcmp0(keep, "until-uploaded") == 0 || g_strcmp0(keep, "no") == 0) {
-		if (dump_unchanged(s, NULL) && unlink(jstr(s->j, "dump")) == 0 && report != NULL)
+		gboolean removed = dump_unchanged(s, NULL) && unlink(jstr(s->j, "dump")) == 0;
+
+		if (removed && report != NULL)
 			unlink(report);
-		json_object_object_add(s->j, "local_removed", json_object_new_boolean(TRUE));
+		json_object_object_add(s->j, "local_removed", json_object_new_boolean(removed));
 		return;
 	}
 	if (report != NULL) {
@@ -766,9 +780,12 @@ HvUploadResult hv_upload_step(const char *journal_path, guint64 part_size, GErro
 	s.state = g_strdup(jstr(s.j, "state"));
 	if (!strcmp(s.state, "done") || !strcmp(s.state, "failed")) {
 		res = !strcmp(s.state, "done") ? HV_UPLOAD_DONE : HV_UPLOAD_FAILED;
-		if (res == HV_UPLOAD_FAILED)
-			g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s",
-				    jstr(s.j, "last_error") ? jstr(s.j, "last_error") : "failed before");
+		if (res == HV_UPLOAD_FAILED) {
+			const char *last = jstr(s.j, "last_error");
+			g_autofree char *why = hv_printable_dup(last ? last : "failed before");
+
+			g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s", why);
+		}
 		goto out;
 	}
 	if (!target_from_json(s.j, &s.target)) {

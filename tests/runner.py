@@ -29,7 +29,7 @@ TAP_RE = re.compile(r"^(not ok|ok)\b\s*\d*\s*-?\s*(.*?)(?:\s+#\s*(SKIP|TODO)\b(.
 def programs():
     for t in ["qmp", "machine", "kernel", "elfcore", "qemu-args", "descriptor", "ramsrc", "capture",
               "config", "dumpdir", "concurrency", "compress", "pagesel", "kdump-writer", "reader",
-              "pageclass"]:
+              "pageclass", "fleet"]:
         yield ("unit/" + t, [os.path.join(BUILD, "tests", "test-" + t), "--tap"], 300, True)
     # the engine's captures on many threads at once, under ThreadSanitizer: a
     # data race exits 66. GSlice is off: its futex locks are invisible to TSan.
