@@ -5,8 +5,10 @@
  * resumes the same upload (same id, same keys, parts already there not sent
  * again). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,6 +121,7 @@ int hv_cmd_fleet_push(int argc, char **argv)
 			*keep = NULL;
 	gboolean virtual_host = FALSE;
 	gint wait_s = 300;
+	int dir_lock;
 	const GOptionEntry entries[] = {
 		{ "target", 0, 0, G_OPTION_ARG_STRING, &target,
 		  "Where to: s3://BUCKET[/PREFIX] or sftp://[USER@]HOST[:PORT]/PATH", "URL" },
@@ -200,6 +203,15 @@ int hv_cmd_fleet_push(int argc, char **argv)
 		hv_upload_target_clear(&t);
 		return HV_EXIT_FAILURE;
 	}
+	/* two pushes of one dump at once: the second finds the first's journal */
+	dir_lock = open(journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_lock < 0 || flock(dir_lock, LOCK_EX) != 0) {
+		hv_cli_error("fleet push: %s: %s", journal_dir, g_strerror(errno));
+		if (dir_lock >= 0)
+			close(dir_lock);
+		hv_upload_target_clear(&t);
+		return HV_EXIT_FAILURE;
+	}
 	journal = find_journal(journal_dir, dump, t.url);
 	if (journal != NULL) {
 		hv_cli_info("resuming %s", journal);
@@ -218,9 +230,11 @@ int hv_cmd_fleet_push(int argc, char **argv)
 		if (journal == NULL) {
 			hv_cli_error("fleet push: %s", e->message);
 			hv_upload_target_clear(&t);
+			close(dir_lock);
 			return HV_EXIT_FAILURE;
 		}
 	}
+	close(dir_lock);
 	hv_upload_target_clear(&t);
 	deadline = g_get_monotonic_time() / G_USEC_PER_SEC + MAX(wait_s, 0);
 	for (;;) {

@@ -295,6 +295,21 @@ gboolean hv_dumpdir_write_json(const char *path, json_object *obj, GError **erro
 		g_set_error(error, HV_ERROR, HV_ERROR_IO, "cannot rename %s: %s", tmp, g_strerror(e));
 		return FALSE;
 	}
+	/* the rename itself survives a power cut only once its directory is synced */
+	{
+		g_autofree char *dir = g_path_get_dirname(path);
+
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			int rc = fsync(fd), e = errno;
+
+			close(fd);
+			if (rc < 0 && e == EIO) {
+				g_set_error(error, HV_ERROR, HV_ERROR_IO, "cannot sync %s: %s", dir, g_strerror(e));
+				return FALSE;
+			}
+		}
+	}
 	return TRUE;
 }
 

@@ -129,8 +129,12 @@ static GPtrArray *scan(HvShipper *sh, guint *done_ret)
 		if (g_strcmp0(jstr(j, "state"), "done") == 0) {
 			/* the record of a finished upload: kept a while for status */
 			if (jint(j, "finished") > 0 &&
-			    g_get_real_time() / G_USEC_PER_SEC - jint(j, "finished") > HV_SHIPPER_KEEP_DONE_S)
+			    g_get_real_time() / G_USEC_PER_SEC - jint(j, "finished") > HV_SHIPPER_KEEP_DONE_S) {
+				g_autofree char *lock = g_strconcat(path, ".lock", NULL);
+
 				unlink(path);
+				unlink(lock);
+			}
 			else
 				done++;
 			json_object_put(j);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -773,10 +774,28 @@ HvUploadResult hv_upload_step(const char *journal_path, guint64 part_size, GErro
 	Step s = { .path = journal_path, .fd = -1 };
 	HvUploadResult res;
 	GError *e = NULL;
+	g_autofree char *lock_path = g_strconcat(journal_path, ".lock", NULL);
+	int lock;
 
+	/* one process at a time on a journal (two `hvdump fleet push` of one
+	 * dump): the journal itself is replaced by rename, so a lock file */
+	lock = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0600);
+	if (lock < 0) {
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", lock_path,
+			    g_strerror(errno));
+		return HV_UPLOAD_RETRY;
+	}
+	if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
+		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN, "another process is uploading %s",
+			    journal_path);
+		close(lock);
+		return HV_UPLOAD_RETRY;
+	}
 	s.j = hv_upload_read_journal(journal_path, error);
-	if (s.j == NULL)
+	if (s.j == NULL) {
+		close(lock);
 		return HV_UPLOAD_FAILED;
+	}
 	s.state = g_strdup(jstr(s.j, "state"));
 	if (!strcmp(s.state, "done") || !strcmp(s.state, "failed")) {
 		res = !strcmp(s.state, "done") ? HV_UPLOAD_DONE : HV_UPLOAD_FAILED;
@@ -847,5 +866,6 @@ out:
 	hv_upload_target_clear(&s.target);
 	g_free(s.state);
 	json_object_put(s.j);
+	close(lock);
 	return res;
 }

@@ -6,7 +6,10 @@
  * answers, journals and manifests as hvdumpd writes them, and each "bad-*"
  * seed one way to be wrong. The fuzz targets prove "no crash, bounded";
  * this proves "the right answer". */
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "hv-manifest.h"
 #include "hv-s3-xml.h"
@@ -105,6 +108,40 @@ static void test_journal_fields(void)
 	journal_variant("\"magic\": \"hvdump-upload\"", "\"magic\": \"other\"", FALSE);
 	journal_variant("\"url\": \"s3://dumps/fleet\"", "\"url\": 7", FALSE);
 	journal_variant("\"state\": \"uploading\"", "\"state\": \"rm -rf\"", FALSE);
+}
+
+/* A journal another process is stepping is left alone: RETRY, nothing
+ * read or written (the store in the journal is never contacted). */
+static void test_journal_lock(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("test-fleet-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "x" HV_UPLOAD_JOURNAL_SUFFIX, NULL);
+	g_autofree char *lock_path = g_strconcat(path, ".lock", NULL);
+	g_autofree char *before = NULL, *after = NULL;
+	g_autoptr(GError) e = NULL;
+	gsize len;
+	int lock;
+
+	g_assert_nonnull(dir);
+	before = seed("journal", "uploading.json", &len);
+	g_assert_true(g_file_set_contents(path, before, (gssize)len, NULL));
+	lock = open(lock_path, O_RDWR | O_CREAT, 0600);
+	g_assert_cmpint(lock, >=, 0);
+	g_assert_cmpint(flock(lock, LOCK_EX), ==, 0);
+	g_assert_cmpint(hv_upload_step(path, 0, &e), ==, HV_UPLOAD_RETRY);
+	g_assert_nonnull(e);
+	g_assert_nonnull(strstr(e->message, "another process"));
+	g_assert_true(g_file_get_contents(path, &after, NULL, NULL));
+	g_assert_cmpstr(after, ==, before);
+	close(lock);
+	/* a broken journal is FAILED, never retried in a loop */
+	g_clear_error(&e);
+	g_assert_true(g_file_set_contents(path, "{\"magic\": \"hvdump-upload\"", -1, NULL));
+	g_assert_cmpint(hv_upload_step(path, 0, &e), ==, HV_UPLOAD_FAILED);
+	g_assert_nonnull(e);
+	unlink(path);
+	unlink(lock_path);
+	g_assert_cmpint(rmdir(dir), ==, 0);
 }
 
 static void test_ids(void)
@@ -340,6 +377,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/fleet/journal-seeds", test_journal_seeds);
 	g_test_add_func("/fleet/journal-fields", test_journal_fields);
+	g_test_add_func("/fleet/journal-lock", test_journal_lock);
 	g_test_add_func("/fleet/ids", test_ids);
 	g_test_add_func("/fleet/s3-errors", test_s3_errors);
 	g_test_add_func("/fleet/s3-lists", test_s3_lists);
