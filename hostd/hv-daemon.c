@@ -1594,6 +1594,16 @@ void hv_daemon_reload(HvDaemon *d, HvConfig *cfg)
 	for (i = 0; i < gone->len; i++)
 		vm_remove(d, gone->pdata[i], "no longer in the configuration");
 	clean_parts(d);
+	/* what made uploads fail for good (a credentials file, a host key)
+	 * may be fixed now: they are tried again, backoffs start over */
+	if (d->shipper != NULL) {
+		guint pending = 0, failed = 0;
+
+		hv_shipper_counts(d->shipper, &pending, &failed);
+		if (failed > 0)
+			g_message("reload: %u failed upload%s queued again", failed, failed == 1 ? "" : "s");
+		hv_shipper_rearm(d->shipper);
+	}
 }
 
 char *hv_daemon_describe(HvDaemon *d)

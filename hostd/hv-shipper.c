@@ -28,7 +28,7 @@ struct HvShipper {
 	GThread *thread;
 	GMutex lock;
 	GCond cond;
-	gboolean stop, kicked, busy, orphaned;
+	gboolean stop, kicked, busy, orphaned, rearm;
 	GHashTable *retry;   /* path → Retry (thread only) */
 	GPtrArray *items;    /* Item*: the last scan, for status (under lock) */
 	guint done;          /* journals done at the last scan */
@@ -106,7 +106,7 @@ static gint cmp_item(gconstpointer a, gconstpointer b)
 }
 
 /* The journals of the directory that are not done, oldest first. */
-static GPtrArray *scan(HvShipper *sh, guint *done_ret)
+static GPtrArray *scan(HvShipper *sh, gboolean rearm, guint *done_ret)
 {
 	g_autoptr(GDir) d = g_dir_open(sh->dir, 0, NULL);
 	GPtrArray *items = g_ptr_array_new_with_free_func(item_free);
@@ -126,6 +126,12 @@ static GPtrArray *scan(HvShipper *sh, guint *done_ret)
 		j = hv_upload_read_journal(path, NULL);
 		if (j == NULL)
 			continue;
+		if (rearm && g_strcmp0(jstr(j, "state"), "failed") == 0 && hv_upload_rearm(path, NULL)) {
+			json_object_put(j);
+			j = hv_upload_read_journal(path, NULL);
+			if (j == NULL)
+				continue;
+		}
 		if (g_strcmp0(jstr(j, "state"), "done") == 0) {
 			/* the record of a finished upload: kept a while for status */
 			if (jint(j, "finished") > 0 &&
@@ -248,7 +254,16 @@ static gpointer shipper_thread(gpointer data)
 
 	for (;;) {
 		guint done = 0, i;
-		GPtrArray *items = scan(sh, &done);
+		gboolean rearm;
+		GPtrArray *items;
+
+		g_mutex_lock(&sh->lock);
+		rearm = sh->rearm;
+		sh->rearm = FALSE;
+		g_mutex_unlock(&sh->lock);
+		if (rearm)
+			g_hash_table_remove_all(sh->retry);
+		items = scan(sh, rearm, &done);
 		gint64 now = g_get_real_time() / G_USEC_PER_SEC, wake = now + 60;
 		const Item *next = NULL;
 
@@ -322,6 +337,15 @@ HvShipper *hv_shipper_new(const char *dir, GMainContext *ctx, HvShipperFn fn, gp
 void hv_shipper_kick(HvShipper *sh)
 {
 	g_mutex_lock(&sh->lock);
+	sh->kicked = TRUE;
+	g_cond_signal(&sh->cond);
+	g_mutex_unlock(&sh->lock);
+}
+
+void hv_shipper_rearm(HvShipper *sh)
+{
+	g_mutex_lock(&sh->lock);
+	sh->rearm = TRUE;
 	sh->kicked = TRUE;
 	g_cond_signal(&sh->cond);
 	g_mutex_unlock(&sh->lock);

@@ -52,6 +52,9 @@ void hv_shipper_kick(HvShipper *sh);
  * vm, target, state, attempts, last_error, next_try, size} ... ]} — what
  * waits and what failed, oldest first, at most 100 listed. */
 json_object *hv_shipper_status(HvShipper *sh);
+/* Uploads that failed for good are queued again (hvdumpd's reload: the
+ * operator fixed what made them fail), and every backoff starts over. */
+void hv_shipper_rearm(HvShipper *sh);
 /* Counts for the metrics. */
 void hv_shipper_counts(HvShipper *sh, guint *pending, guint *failed);
 /* Stops after the step in flight (its journal keeps what it did). */

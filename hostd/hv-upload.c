@@ -769,28 +769,58 @@ static void apply_keep_local(Step *s)
 	}
 }
 
-HvUploadResult hv_upload_step(const char *journal_path, guint64 part_size, GError **error)
+/* One process at a time on a journal (two `hvdump fleet push` of one
+ * dump): the journal itself is replaced by rename, so a lock file beside
+ * it. The lock's fd, or -1 with an error. */
+static int lock_journal(const char *journal_path, GError **error)
 {
-	Step s = { .path = journal_path, .fd = -1 };
-	HvUploadResult res;
-	GError *e = NULL;
 	g_autofree char *lock_path = g_strconcat(journal_path, ".lock", NULL);
-	int lock;
+	int lock = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0600);
 
-	/* one process at a time on a journal (two `hvdump fleet push` of one
-	 * dump): the journal itself is replaced by rename, so a lock file */
-	lock = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0600);
 	if (lock < 0) {
 		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", lock_path,
 			    g_strerror(errno));
-		return HV_UPLOAD_RETRY;
+		return -1;
 	}
 	if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
 		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN, "another process is uploading %s",
 			    journal_path);
 		close(lock);
-		return HV_UPLOAD_RETRY;
+		return -1;
 	}
+	return lock;
+}
+
+gboolean hv_upload_rearm(const char *journal_path, GError **error)
+{
+	int lock = lock_journal(journal_path, error);
+	json_object *j;
+	gboolean ok = FALSE;
+
+	if (lock < 0)
+		return FALSE;
+	j = hv_upload_read_journal(journal_path, error);
+	if (j != NULL && g_strcmp0(jstr(j, "state"), "failed") == 0) {
+		json_object_object_add(j, "state", json_object_new_string("queued"));
+		json_object_object_add(j, "restarts", json_object_new_int64(0));
+		json_object_object_add(j, "rearmed", json_object_new_int64(g_get_real_time() / G_USEC_PER_SEC));
+		ok = hv_dumpdir_write_json(journal_path, j, error);
+	}
+	if (j != NULL)
+		json_object_put(j);
+	close(lock);
+	return ok;
+}
+
+HvUploadResult hv_upload_step(const char *journal_path, guint64 part_size, GError **error)
+{
+	Step s = { .path = journal_path, .fd = -1 };
+	HvUploadResult res;
+	GError *e = NULL;
+	int lock = lock_journal(journal_path, error);
+
+	if (lock < 0)
+		return HV_UPLOAD_RETRY;
 	s.j = hv_upload_read_journal(journal_path, error);
 	if (s.j == NULL) {
 		close(lock);

@@ -96,6 +96,11 @@ char *hv_upload_enqueue(const char *journal_dir, const char *id, const char *dum
  * uploaded). part_size 0: the default. */
 HvUploadResult hv_upload_step(const char *journal_path, guint64 part_size, GError **error);
 
+/* A journal that failed for good (a credentials file fixed since, a host
+ * key now known) back to "queued", its restarts forgotten: TRUE when it
+ * was failed and is queued now. Under the journal's lock. */
+gboolean hv_upload_rearm(const char *journal_path, GError **error);
+
 /* The journal (validated: a bounded regular file, our magic, the fields a
  * step needs); NULL when unreadable. */
 json_object *hv_upload_read_journal(const char *journal_path, GError **error);

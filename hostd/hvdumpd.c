@@ -115,8 +115,8 @@ static gboolean on_int(gpointer data)
 }
 
 /* A remote target's URL and credentials file, checked without connecting:
- * --check fails on a bad one; the daemon warns (dumps stay local and the
- * upload keeps its journal until the file is fixed). */
+ * --check fails on a bad one; the daemon warns (dumps stay local, the
+ * upload is marked failed; a reload after the fix queues it again). */
 static gboolean check_target(const HvPolicy *p, gboolean print)
 {
 	g_autoptr(GError) error = NULL;

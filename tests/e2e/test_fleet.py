@@ -18,6 +18,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -95,10 +96,10 @@ def acked_parts(d):
     return sum(1 for p in js[0].get("parts", []) if p) if js else 0
 
 
-def policy(out, target, extra=""):
+def policy(out, target, extra="", cred=None):
     return ("[policy ship]\nmatch=*\nformat=kdump-zstd\ndump-level=31\noutput-dir=%s\n"
             "post-action=poweroff\ntarget=%s\nendpoint=%s\ncredentials=%s\n%s"
-            % (out, target, S3["S3_ENDPOINT"], CRED, extra))
+            % (out, target, S3["S3_ENDPOINT"], cred or CRED, extra))
 
 
 def start_guest(sockdir, name, mem="512M"):
@@ -229,12 +230,18 @@ try:
          (r.stdout + r.stderr, names, info.stdout[:500] if info else None))
 
     # ---- many hosts, one bucket ---------------------------------------------
+    # host-d's credentials file is readable by others: its upload fails for
+    # good until the file is fixed and hvdumpd reloaded (SIGHUP)
+    loose_d = os.path.join(work, "host-d.cred")
+    shutil.copy(CRED, loose_d)
+    os.chmod(loose_d, 0o644)
     more = []
     for h in ("b", "c", "d"):
         sd = os.path.join(work, "qmp-" + h)
         os.makedirs(sd)
         d = Daemon("socket-dir=%s\nhost-name=host-%s\n\n%s" % (
-            sd, h, policy(os.path.join(work, "dumps-" + h), "s3://%s/%s" % (BUCKET, PREFIX))))
+            sd, h, policy(os.path.join(work, "dumps-" + h), "s3://%s/%s" % (BUCKET, PREFIX),
+                          cred=loose_d if h == "d" else None)))
         daemons.append(d)
         d.start()
         more.append((h, d, start_guest(sd, "fleet-" + h, mem="384M")))
@@ -243,8 +250,19 @@ try:
     t.ok(up, "three more hosts, each a daemon with its own state dir and a guest")
     for h, d, g in more:
         g.qmp.hmp("sendkey alt-sysrq-c")
-    done = all(d.wait_log("verified", 300) for h, d, g in more)
-    t.ok(done, "the three panics are uploaded at the same time", "\n".join(d.log() for h, d, g in more))
+    done = all(d.wait_log("verified", 300) for h, d, g in more[:2])
+    t.ok(done, "two more panics are uploaded at the same time", "\n".join(d.log() for h, d, g in more))
+    dd = more[2][1]
+    failed = dd.wait_log("failed for good", 240)
+    st = (dd.status() or {}).get("uploads", {}) if failed else {}
+    t.ok(failed and "0600" in dd.log() and S3["S3_SECRET_KEY"] not in dd.log() and st.get("failed") == 1 and
+         not any("host-d" in k for k in bucket_keys(PREFIX + "/manifests/") or []),
+         "host-d: credentials readable by others: the upload fails for good, the dump waits", dd.log())
+    os.chmod(loose_d, 0o600)
+    dd.proc.send_signal(signal.SIGHUP)
+    t.ok(dd.wait_log("queued again", 60) and dd.wait_log("verified", 240),
+         "host-d: credentials fixed, hvdumpd reloaded: the failed upload is queued again and completes",
+         dd.log())
     r = fleet("list", "--json", *s3opts())
     lst = json.loads(r.stdout) if r.returncode == 0 else []
     hosts = sorted(x.get("host") for x in lst)

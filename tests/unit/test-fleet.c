@@ -144,6 +144,40 @@ static void test_journal_lock(void)
 	g_assert_cmpint(rmdir(dir), ==, 0);
 }
 
+/* hvdumpd's reload queues again what failed for good, and nothing else. */
+static void test_journal_rearm(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("test-fleet-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "x" HV_UPLOAD_JOURNAL_SUFFIX, NULL);
+	g_autofree char *lock_path = g_strconcat(path, ".lock", NULL);
+	static const char *const names[] = { "sftp-failed.json", "done.json", "queued.json" };
+
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		gsize len;
+		g_autofree char *text = seed("journal", names[i], &len);
+		g_autoptr(GError) e = NULL;
+		json_object *j;
+		gboolean failed = g_str_has_suffix(names[i], "-failed.json");
+
+		g_assert_true(g_file_set_contents(path, text, (gssize)len, NULL));
+		g_assert_true(hv_upload_rearm(path, &e) == failed);
+		j = hv_upload_read_journal(path, &e);
+		g_assert_nonnull(j);
+		if (failed) {
+			json_object *v;
+
+			g_assert_cmpstr(json_object_get_string(json_object_object_get(j, "state")), ==, "queued");
+			g_assert_true(json_object_object_get_ex(j, "rearmed", &v));
+		} else {
+			g_assert_false(json_object_object_get_ex(j, "rearmed", NULL));
+		}
+		json_object_put(j);
+	}
+	unlink(path);
+	unlink(lock_path);
+	g_assert_cmpint(rmdir(dir), ==, 0);
+}
+
 static void test_ids(void)
 {
 	g_autofree char *id = hv_upload_new_id(1796495851, "host a/../b", "vm\n\x1b[31m");
@@ -378,6 +412,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fleet/journal-seeds", test_journal_seeds);
 	g_test_add_func("/fleet/journal-fields", test_journal_fields);
 	g_test_add_func("/fleet/journal-lock", test_journal_lock);
+	g_test_add_func("/fleet/journal-rearm", test_journal_rearm);
 	g_test_add_func("/fleet/ids", test_ids);
 	g_test_add_func("/fleet/s3-errors", test_s3_errors);
 	g_test_add_func("/fleet/s3-lists", test_s3_lists);
