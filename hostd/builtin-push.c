@@ -241,7 +241,7 @@ int hv_cmd_fleet_push(int argc, char **argv)
 		HvUploadResult res;
 
 		g_clear_error(&e);
-		res = hv_upload_step(journal, 0, &e);
+		res = hv_upload_step(journal, 0, NULL, &e);
 		if (res == HV_UPLOAD_DONE) {
 			json_object *j = hv_upload_read_journal(journal, NULL);
 

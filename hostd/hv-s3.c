@@ -466,6 +466,7 @@ HvS3 *hv_s3_new(const HvS3Config *cfg, GError **error)
 	s3->cfg.low_speed_timeout_s = cfg->low_speed_timeout_s ? cfg->low_speed_timeout_s : 60;
 	s3->cfg.request_timeout_s = cfg->request_timeout_s ? cfg->request_timeout_s : 300;
 	s3->cfg.allow_http = cfg->allow_http;
+	s3->cfg.cancel = cfg->cancel;
 	s3->scheme = g_steal_pointer(&scheme);
 	s3->hostport = g_steal_pointer(&hostport);
 	s3->sigv4 = g_strdup_printf("aws:amz:%s:s3", s3->cfg.region);
@@ -713,6 +714,15 @@ static const char *req_what(HvS3 *s3, const Req *q)
 	return q->key ? q->key : s3->cfg.bucket;
 }
 
+/* libcurl calls it at least once a second: a non-zero return aborts */
+static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	HvS3 *s3 = p;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return g_atomic_int_get(s3->cfg.cancel) != 0;
+}
+
 /* The store will never take these parts: the upload must start over. */
 static gboolean parts_refused(const char *code)
 {
@@ -804,6 +814,11 @@ static gboolean request(HvS3 *s3, const Req *q, Resp *r, GError **error)
 	} else if (strcmp(q->method, "GET")) {
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
 	}
+	if (s3->cfg.cancel != NULL) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, s3);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	rc = curl_easy_perform(c);
 	curl_slist_free_all(h);
@@ -825,6 +840,9 @@ static gboolean request(HvS3 *s3, const Req *q, Resp *r, GError **error)
 		else if (r->read_errno)
 			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED, "%s %s: reading the upload: %s", q->method,
 				    req_what(s3, q), g_strerror(r->read_errno));
+		else if (rc == CURLE_ABORTED_BY_CALLBACK)
+			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED, "%s %s: cancelled (hvdumpd stops)",
+				    q->method, req_what(s3, q));
 		else
 			g_set_error(error, HV_S3_ERROR, HV_S3_ERROR_FAILED, "%s %s: %s", q->method, req_what(s3, q),
 				    errbuf[0] ? errbuf : curl_easy_strerror(rc));

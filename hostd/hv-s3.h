@@ -54,6 +54,8 @@ typedef struct {
 	gboolean allow_http;          /* http:// to a non-loopback endpoint */
 	guint request_timeout_s;      /* whole request, except those moving a dump or a part
 				       * (the low-speed limit bounds those); default 300 */
+	const gint *cancel;           /* non-zero (g_atomic_int_set) aborts the request under
+				       * way within about a second: HV_S3_ERROR_FAILED */
 } HvS3Config;
 
 typedef struct HvS3 HvS3;

@@ -54,6 +54,7 @@ struct HvSftp {
 	char *base;
 	guint64 rate;     /* bytes/s, 0: unlimited */
 	guint timeout_s;
+	const gint *cancel;
 	gsize io;         /* bytes per read or write request */
 	gboolean has_fsync;
 	/* the watchdog: shuts wfd down when a request passes its deadline */
@@ -567,6 +568,7 @@ static HvSftp *sftp_alloc(const HvSftpConfig *cfg, const char *base)
 				   v6 ? "]" : "", port);
 	s->base = g_strdup(base);
 	s->rate = cfg->max_send_bytes_per_s;
+	s->cancel = cfg->cancel;
 	s->timeout_s = cfg->timeout_s ? cfg->timeout_s : DEFAULT_TIMEOUT_S;
 	s->io = HV_SFTP_IO_SMALL;
 	return s;
@@ -944,6 +946,11 @@ static gboolean send_range(HvSftp *s, sftp_file f, const char *part, int fd, gui
 	while (off < size) {
 		gsize n = (gsize)MIN((guint64)chunk, size - off);
 
+		if (s->cancel != NULL && g_atomic_int_get(s->cancel)) {
+			g_set_error(error, HV_SFTP_ERROR, HV_SFTP_ERROR_FAILED, "sftp: %s: cancelled (hvdumpd stops)",
+				    part);
+			return FALSE;
+		}
 		if (!pread_exact(fd, buf, n, off)) {
 			g_set_error(error, HV_SFTP_ERROR, HV_SFTP_ERROR_FAILED, "sftp: local dump at %" G_GUINT64_FORMAT
 				    ": %s", off, errno == ENODATA ? "shorter than announced" : g_strerror(errno));

@@ -23,6 +23,8 @@ typedef struct {
 	char *known_hosts;   /* NULL: /root/.ssh/known_hosts */
 	guint64 max_send_bytes_per_s; /* 0: unlimited (policy upload_rate=) */
 	guint timeout_s;     /* connect and each operation; default 30 */
+	const gint *cancel;  /* non-zero (g_atomic_int_set) stops a transfer between two
+			      * writes: HV_SFTP_ERROR_FAILED */
 } HvSftpConfig;
 
 typedef struct HvSftp HvSftp;

@@ -28,7 +28,8 @@ struct HvShipper {
 	GThread *thread;
 	GMutex lock;
 	GCond cond;
-	gboolean stop, kicked, busy, orphaned, rearm;
+	gboolean stop, kicked, busy, rearm;
+	gint cancel;         /* atomic: hv_shipper_free ends the step under way */
 	GHashTable *retry;   /* path → Retry (thread only) */
 	GPtrArray *items;    /* Item*: the last scan, for status (under lock) */
 	guint done;          /* journals done at the last scan */
@@ -181,7 +182,7 @@ static void run_one(HvShipper *sh, const Item *it)
 {
 	g_autoptr(GError) e = NULL;
 	gint64 t0 = g_get_monotonic_time(), now;
-	HvUploadResult res = hv_upload_step(it->path, 0, &e);
+	HvUploadResult res = hv_upload_step(it->path, 0, &sh->cancel, &e);
 	HvShipperEvent *ev = g_new0(HvShipperEvent, 1);
 	json_object *j = hv_upload_read_journal(it->path, NULL);
 	Retry *r = g_hash_table_lookup(sh->retry, it->path);
@@ -250,7 +251,6 @@ static void shipper_destroy(HvShipper *sh)
 static gpointer shipper_thread(gpointer data)
 {
 	HvShipper *sh = data;
-	gboolean orphaned;
 
 	for (;;) {
 		guint done = 0, i;
@@ -303,11 +303,6 @@ static gpointer shipper_thread(gpointer data)
 		g_mutex_unlock(&sh->lock);
 		g_ptr_array_unref(items);
 	}
-	g_mutex_lock(&sh->lock);
-	orphaned = sh->orphaned;
-	g_mutex_unlock(&sh->lock);
-	if (orphaned)
-		shipper_destroy(sh);
 	return NULL;
 }
 
@@ -418,15 +413,13 @@ void hv_shipper_free(HvShipper *sh)
 	g_mutex_lock(&sh->lock);
 	sh->stop = TRUE;
 	busy = sh->busy;
-	/* an upload in flight may take minutes: it is left to finish on its
-	 * own (or die with the process; its journal resumes it next time) */
-	sh->orphaned = busy;
 	g_cond_signal(&sh->cond);
 	g_mutex_unlock(&sh->lock);
-	if (busy) {
-		g_thread_unref(sh->thread);
-		return;
-	}
+	/* the upload under way stops within about a second (an sftp connect
+	 * within its timeout); its journal resumes it at the next start */
+	g_atomic_int_set(&sh->cancel, 1);
+	if (busy)
+		g_message("stopping the upload under way; it resumes at the next start");
 	g_thread_join(sh->thread);
 	shipper_destroy(sh);
 }

@@ -57,7 +57,8 @@ json_object *hv_shipper_status(HvShipper *sh);
 void hv_shipper_rearm(HvShipper *sh);
 /* Counts for the metrics. */
 void hv_shipper_counts(HvShipper *sh, guint *pending, guint *failed);
-/* Stops after the step in flight (its journal keeps what it did). */
+/* Ends the step in flight (cancelled within about a second, an sftp
+ * connect within its timeout; the journal resumes it) and the thread. */
 void hv_shipper_free(HvShipper *sh);
 
 G_END_DECLS

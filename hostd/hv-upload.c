@@ -1,6 +1,8 @@
 /* hv-upload.c — see hv-upload.h. */
 #include "hv-upload.h"
 
+#include <gio/gio.h>
+
 #include "hv-dumpdir.h"
 #include "hv-sftp.h"
 #include "hv-triage.h"
@@ -146,16 +148,22 @@ static gboolean sftp_config(const HvUploadTarget *t, HvSftpConfig *c, GError **e
 	return TRUE;
 }
 
-HvS3 *hv_upload_target_s3(const HvUploadTarget *t, GError **error)
+static HvS3 *open_s3(const HvUploadTarget *t, const gint *cancel, GError **error)
 {
 	HvS3Config c;
 	HvS3 *s3;
 
 	if (!s3_config(t, &c, error))
 		return NULL;
+	c.cancel = cancel;
 	s3 = hv_s3_new(&c, error);
 	hv_s3_config_clear(&c);
 	return s3;
+}
+
+HvS3 *hv_upload_target_s3(const HvUploadTarget *t, GError **error)
+{
+	return open_s3(t, NULL, error);
 }
 
 gboolean hv_upload_target_check(const HvUploadTarget *t, GError **error)
@@ -209,7 +217,7 @@ char *hv_upload_new_id(gint64 when, const char *host, const char *vm)
 	return g_strdup_printf("%s-%s-%s-%08x", ts, h, v, g_random_int());
 }
 
-static gboolean sha256_file(int fd, guint64 size, char **hex, GError **error)
+static gboolean sha256_file(int fd, guint64 size, const gint *cancel, char **hex, GError **error)
 {
 	GChecksum *s = g_checksum_new(G_CHECKSUM_SHA256);
 	guint8 *buf = g_malloc(1 << 20);
@@ -217,7 +225,14 @@ static gboolean sha256_file(int fd, guint64 size, char **hex, GError **error)
 	gboolean ok = TRUE;
 
 	while (done < size) {
-		ssize_t n = pread(fd, buf, MIN((guint64)(1 << 20), size - done), done);
+		ssize_t n;
+
+		if (cancel != NULL && g_atomic_int_get(cancel)) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "checksum cancelled (hvdumpd stops)");
+			ok = FALSE;
+			break;
+		}
+		n = pread(fd, buf, MIN((guint64)(1 << 20), size - done), done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -348,6 +363,7 @@ typedef struct {
 	HvUploadTarget target;
 	guint64 size;
 	int fd;
+	const gint *cancel;
 } Step;
 
 static gboolean save(Step *s, const char *state, GError **error)
@@ -515,7 +531,7 @@ static HvUploadResult step_s3(Step *s, guint64 part_size, GError **error)
 {
 	g_autoptr(GPtrArray) md5 = NULL;
 	g_autofree char *dkey = NULL, *mkey = NULL, *want = NULL, *upload_id = NULL;
-	HvS3 *s3 = hv_upload_target_s3(&s->target, error);
+	HvS3 *s3 = open_s3(&s->target, s->cancel, error);
 	HvUploadResult res = HV_UPLOAD_RETRY;
 	guint64 nparts;
 	GError *e = NULL;
@@ -681,6 +697,7 @@ static HvUploadResult step_sftp(Step *s, GError **error)
 
 	if (!sftp_config(&s->target, &c, error))
 		return HV_UPLOAD_FAILED;
+	c.cancel = s->cancel;
 	sf = hv_sftp_connect(&c, &e);
 	hv_sftp_config_clear(&c);
 	if (sf == NULL) {
@@ -812,9 +829,9 @@ gboolean hv_upload_rearm(const char *journal_path, GError **error)
 	return ok;
 }
 
-HvUploadResult hv_upload_step(const char *journal_path, guint64 part_size, GError **error)
+HvUploadResult hv_upload_step(const char *journal_path, guint64 part_size, const gint *cancel, GError **error)
 {
-	Step s = { .path = journal_path, .fd = -1 };
+	Step s = { .path = journal_path, .fd = -1, .cancel = cancel };
 	HvUploadResult res;
 	GError *e = NULL;
 	int lock = lock_journal(journal_path, error);
@@ -850,8 +867,8 @@ HvUploadResult hv_upload_step(const char *journal_path, guint64 part_size, GErro
 		g_autofree char *sha = NULL;
 		json_object *m;
 
-		if (!dump_unchanged(&s, &e) || !sha256_file(s.fd, s.size, &sha, &e)) {
-			res = HV_UPLOAD_FAILED;
+		if (!dump_unchanged(&s, &e) || !sha256_file(s.fd, s.size, cancel, &sha, &e)) {
+			res = g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? HV_UPLOAD_RETRY : HV_UPLOAD_FAILED;
 			goto ran;
 		}
 		json_object_object_add(s.j, "sha256", json_object_new_string(sha));

@@ -93,8 +93,11 @@ char *hv_upload_enqueue(const char *journal_dir, const char *id, const char *dum
 
 /* Carries one journal as far as it goes. When done, applies keep_local
  * (removes the dump and its report unless "yes"; else marks the report
- * uploaded). part_size 0: the default. */
-HvUploadResult hv_upload_step(const char *journal_path, guint64 part_size, GError **error);
+ * uploaded). part_size 0: the default. cancel (may be NULL): set non-zero
+ * (g_atomic_int_set, from any thread) to end the step within about a
+ * second, RETRY, the journal resumable. */
+HvUploadResult hv_upload_step(const char *journal_path, guint64 part_size, const gint *cancel,
+			      GError **error);
 
 /* A journal that failed for good (a credentials file fixed since, a host
  * key now known) back to "queued", its restarts forgotten: TRUE when it

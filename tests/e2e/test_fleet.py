@@ -167,6 +167,17 @@ try:
     t.ok(resumed, "the restarted daemon resumes the journal (attempt 2, acknowledged parts kept)",
          journals(a))
     time.sleep(2)  # the next part is on its way (16 s at 512K/s)
+    t0 = time.time()
+    rc = a.stop()
+    took = time.time() - t0
+    t.ok(rc == 0 and took < 15 and journals(a)[0]["state"] == "uploading" and
+         "stopping the upload under way" in a.log(),
+         "SIGTERM mid-upload: hvdumpd stops in %.1f s (the part under way cancelled), the journal kept" % took,
+         (rc, a.log()[-2000:], journals(a)))
+    a.start()
+    t.ok(wait_until(lambda: journals(a)[0].get("attempts", 0) >= 3, 60), "started again: the upload goes on",
+         journals(a))
+    time.sleep(2)
     r = sh("bash", os.path.join(FLEET, "s3server.sh"), "stop-rgw", s3dir)
     t.ok(r.returncode == 0 and journals(a)[0]["state"] != "done", "radosgw stopped mid-upload",
          r.stdout + r.stderr)

@@ -128,7 +128,7 @@ static void test_journal_lock(void)
 	lock = open(lock_path, O_RDWR | O_CREAT, 0600);
 	g_assert_cmpint(lock, >=, 0);
 	g_assert_cmpint(flock(lock, LOCK_EX), ==, 0);
-	g_assert_cmpint(hv_upload_step(path, 0, &e), ==, HV_UPLOAD_RETRY);
+	g_assert_cmpint(hv_upload_step(path, 0, NULL, &e), ==, HV_UPLOAD_RETRY);
 	g_assert_nonnull(e);
 	g_assert_nonnull(strstr(e->message, "another process"));
 	g_assert_true(g_file_get_contents(path, &after, NULL, NULL));
@@ -137,7 +137,7 @@ static void test_journal_lock(void)
 	/* a broken journal is FAILED, never retried in a loop */
 	g_clear_error(&e);
 	g_assert_true(g_file_set_contents(path, "{\"magic\": \"hvdump-upload\"", -1, NULL));
-	g_assert_cmpint(hv_upload_step(path, 0, &e), ==, HV_UPLOAD_FAILED);
+	g_assert_cmpint(hv_upload_step(path, 0, NULL, &e), ==, HV_UPLOAD_FAILED);
 	g_assert_nonnull(e);
 	unlink(path);
 	unlink(lock_path);
