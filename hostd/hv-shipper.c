@@ -137,7 +137,7 @@ static GPtrArray *scan(HvShipper *sh, gboolean rearm, guint *done_ret)
 			/* the record of a finished upload: kept a while for status */
 			if (jint(j, "finished") > 0 &&
 			    g_get_real_time() / G_USEC_PER_SEC - jint(j, "finished") > HV_SHIPPER_KEEP_DONE_S) {
-				g_autofree char *lock = g_strconcat(path, ".lock", NULL);
+				g_autofree char *lock = g_strconcat(path, HV_UPLOAD_LOCK_SUFFIX, NULL);
 
 				unlink(path);
 				unlink(lock);

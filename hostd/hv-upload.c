@@ -791,7 +791,7 @@ static void apply_keep_local(Step *s)
  * it. The lock's fd, or -1 with an error. */
 static int lock_journal(const char *journal_path, GError **error)
 {
-	g_autofree char *lock_path = g_strconcat(journal_path, ".lock", NULL);
+	g_autofree char *lock_path = g_strconcat(journal_path, HV_UPLOAD_LOCK_SUFFIX, NULL);
 	int lock = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0600);
 
 	if (lock < 0) {

@@ -42,6 +42,7 @@ G_BEGIN_DECLS
 #define HV_UPLOAD_MAX_RESTARTS 3 /* whole re-uploads after a failed verification */
 #define HV_UPLOAD_MAX_JOURNAL (4 * 1024 * 1024)
 #define HV_UPLOAD_JOURNAL_SUFFIX ".upload.json"
+#define HV_UPLOAD_LOCK_SUFFIX ".lock" /* JOURNAL + this: the lock file beside a journal */
 
 typedef enum {
 	HV_UPLOAD_DONE,  /* dump and manifest are in the store, verified */

@@ -116,7 +116,7 @@ static void test_journal_lock(void)
 {
 	g_autofree char *dir = g_dir_make_tmp("test-fleet-XXXXXX", NULL);
 	g_autofree char *path = g_build_filename(dir, "x" HV_UPLOAD_JOURNAL_SUFFIX, NULL);
-	g_autofree char *lock_path = g_strconcat(path, ".lock", NULL);
+	g_autofree char *lock_path = g_strconcat(path, HV_UPLOAD_LOCK_SUFFIX, NULL);
 	g_autofree char *before = NULL, *after = NULL;
 	g_autoptr(GError) e = NULL;
 	gsize len;
@@ -149,7 +149,7 @@ static void test_journal_rearm(void)
 {
 	g_autofree char *dir = g_dir_make_tmp("test-fleet-XXXXXX", NULL);
 	g_autofree char *path = g_build_filename(dir, "x" HV_UPLOAD_JOURNAL_SUFFIX, NULL);
-	g_autofree char *lock_path = g_strconcat(path, ".lock", NULL);
+	g_autofree char *lock_path = g_strconcat(path, HV_UPLOAD_LOCK_SUFFIX, NULL);
 	static const char *const names[] = { "sftp-failed.json", "done.json", "queued.json" };
 
 	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
